@@ -61,3 +61,9 @@ class DeadlineExceeded(GateError):
     """The engine ran past its deadline; the decision is BLOCK."""
 
     policy = "deadline-exceeded"
+
+
+class UsageError(GateError):
+    """A command line or request names something that cannot be read at all (CLI exit 2)."""
+
+    policy = "input-missing"

@@ -1,4 +1,4 @@
-"""Data contracts: pydantic models and strict parsing of untrusted JSON/YAML bytes.
+"""Data contracts: pydantic models and strict parsing of untrusted JSON and YAML bytes.
 
-Lowest layer: imports nothing else from `webhook` except `errors`; no I/O beyond the bytes handed in.
+Lowest layer: imports nothing from `webhook` but `errors`; no I/O beyond the bytes handed in.
 """

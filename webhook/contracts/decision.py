@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +29,11 @@ class Reason(BaseModel):
     def line(self) -> str:
         """Linter-style one-liner: `file: field: [policy] message`."""
         where = ": ".join(p for p in (self.file, self.field) if p)
-        return f"{where}: [{self.policy}] {self.message}" if where else f"[{self.policy}] {self.message}"
+        return (
+            f"{where}: [{self.policy}] {self.message}"
+            if where
+            else f"[{self.policy}] {self.message}"
+        )
 
 
 class Step(BaseModel):
@@ -53,7 +58,9 @@ class Decision(BaseModel):
     mode: Literal["enforce", "dry-run"] = "enforce"
     reasons: tuple[Reason, ...] = ()
     warnings: tuple[Reason, ...] = ()
-    audited: tuple[Reason, ...] = Field(default=(), description="audit-mode findings, recorded only")
+    audited: tuple[Reason, ...] = Field(
+        default=(), description="audit-mode findings, recorded only"
+    )
     steps: tuple[Step, ...] = ()
     subject: dict[str, str] = Field(default_factory=dict)
     digests: dict[str, str] = Field(default_factory=dict)
@@ -69,6 +76,4 @@ class Decision(BaseModel):
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, compact) so reports are byte-comparable."""
-        import json
-
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

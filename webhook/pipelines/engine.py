@@ -1,0 +1,131 @@
+"""The Engine: a loaded policy bundle and trust store, and the two pipelines behind one facade.
+
+Doors build one Engine at start-up and call it per request; it holds no per-request state, so
+one instance serves every thread.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from webhook.contracts.decision import Decision, Scenario
+from webhook.errors import ConfigError
+from webhook.integrity import TrustStore
+from webhook.pipelines.inputs import MigrationInputs, ReplicationInputs
+from webhook.pipelines.migration import run_migration
+from webhook.pipelines.replication import run_replication
+from webhook.pipelines.report import Report
+from webhook.policies import PolicyBundle, default_bundle, load_bundle
+
+MAX_POLICY_BYTES = 1024 * 1024
+
+
+class Engine:
+    """Evaluates migration and replication inputs into Decisions; never raises per request."""
+
+    def __init__(self, bundle: PolicyBundle, trust_store: TrustStore) -> None:
+        self.bundle = bundle
+        self.trust_store = trust_store
+        self.threshold = self._threshold(bundle)
+
+    @staticmethod
+    def _threshold(bundle: PolicyBundle) -> int:
+        for policy in bundle.policies:
+            if policy.check == "signature-required":
+                value = policy.params.get("threshold", 1)
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise ConfigError(
+                        f"threshold must be a whole number >= 1 (found {value!r})",
+                        file=bundle.source,
+                        field=f"{policy.id}.params.threshold",
+                    )
+                return value
+        return 1
+
+    @classmethod
+    def load(cls, policy_path: Path | None = None, trust_dir: Path | None = None) -> Engine:
+        """Build an Engine from files; raises ConfigError naming the file that is unusable."""
+        if policy_path is None:
+            bundle = default_bundle()
+        else:
+            try:
+                with policy_path.open("rb") as fh:
+                    data = fh.read(MAX_POLICY_BYTES + 1)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read policy bundle: {exc.strerror}", file=str(policy_path)
+                ) from None
+            bundle = load_bundle(data, source=str(policy_path))
+        trust = TrustStore.from_dir(trust_dir) if trust_dir is not None else TrustStore.empty()
+        return cls(bundle, trust)
+
+    @property
+    def bundle_digest(self) -> str:
+        return self.bundle.digest
+
+    def _decide(
+        self,
+        scenario: Scenario,
+        body: Callable[[Report], None],
+        *,
+        request_id: str | None,
+        dry_run: bool,
+        deadline: float | None,
+        now: datetime | None,
+    ) -> Decision:
+        report = Report(
+            scenario=scenario,
+            request_id=request_id or str(uuid.uuid4()),
+            bundle_digest=self.bundle.digest,
+            now=now or datetime.now(UTC),
+            dry_run=dry_run,
+            deadline=deadline,
+        )
+        try:
+            body(report)
+        except Exception as exc:  # the pipelines guard each step; this is the last line
+            report.block("internal-error", f"{type(exc).__name__}: {exc}", field="pipeline")
+        return report.finish()
+
+    def validate_migration(
+        self,
+        inputs: MigrationInputs,
+        *,
+        request_id: str | None = None,
+        dry_run: bool = False,
+        deadline: float | None = None,
+        now: datetime | None = None,
+    ) -> Decision:
+        return self._decide(
+            "T1",
+            lambda r: run_migration(
+                inputs, r, bundle=self.bundle, trust=self.trust_store, threshold=self.threshold
+            ),
+            request_id=request_id,
+            dry_run=dry_run,
+            deadline=deadline,
+            now=now,
+        )
+
+    def validate_replication(
+        self,
+        inputs: ReplicationInputs,
+        *,
+        request_id: str | None = None,
+        dry_run: bool = False,
+        deadline: float | None = None,
+        now: datetime | None = None,
+    ) -> Decision:
+        return self._decide(
+            "T2",
+            lambda r: run_replication(
+                inputs, r, bundle=self.bundle, trust=self.trust_store, threshold=self.threshold
+            ),
+            request_id=request_id,
+            dry_run=dry_run,
+            deadline=deadline,
+            now=now,
+        )

@@ -1,0 +1,180 @@
+"""T1, configuration tampering: parse -> schema -> config hash -> compare -> policies -> report.
+
+The steps run in the spec's strict order. A failed step records its reasons and the later steps
+still run on whatever could be read, so one report lists every problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.contracts.models import (
+    ENVS,
+    MANIFEST_PAYLOAD_TYPE,
+    AppConfig,
+    MigrationManifest,
+    validate,
+)
+from webhook.contracts.strict import load_json, load_yaml
+from webhook.errors import InputError
+from webhook.integrity import (
+    Envelope,
+    TrustStore,
+    digests_equal,
+    hash_bytes,
+    parse_envelope,
+    verify_envelope,
+)
+from webhook.pipelines.inputs import (
+    CONFIG_FILE,
+    MANIFEST_FILE,
+    MANIFEST_SIGNATURE_FILE,
+    MigrationInputs,
+)
+from webhook.pipelines.report import Report
+from webhook.policies import PolicyBundle, PolicyContext, SignatureFacts, evaluate
+
+
+@dataclass
+class _State:
+    manifest: Any = None
+    config: Any = None
+    envelope: Envelope | None = None
+    manifest_ok: MigrationManifest | None = None
+    config_sha256: str | None = None
+    signature: SignatureFacts = field(default_factory=lambda: SignatureFacts(False, False, False))
+
+
+def _env_of(state: _State) -> str:
+    """The env policies run for: the manifest's if valid, else prod (the strictest)."""
+    if state.manifest_ok is not None:
+        return state.manifest_ok.env
+    for doc in (state.manifest, state.config):
+        if isinstance(doc, dict) and doc.get("env") in ENVS:
+            return str(doc["env"])
+    return "prod"
+
+
+def run_migration(
+    inputs: MigrationInputs,
+    report: Report,
+    *,
+    bundle: PolicyBundle,
+    trust: TrustStore,
+    threshold: int,
+) -> None:
+    st = _State()
+    st.signature = SignatureFacts(
+        present=inputs.signature is not None, verified=False, trust_configured=len(trust) > 0
+    )
+
+    def parse() -> None:
+        if inputs.manifest is None:
+            report.block("input-missing", "file not provided", file=MANIFEST_FILE)
+        else:
+            report.digests[MANIFEST_FILE] = "sha256:" + hash_bytes(inputs.manifest)
+            try:
+                st.manifest = load_json(inputs.manifest, source=MANIFEST_FILE)
+            except InputError as exc:
+                report.error(exc)
+        if inputs.config is None:
+            report.block("input-missing", "file not provided", file=CONFIG_FILE)
+        else:
+            try:
+                st.config = load_yaml(inputs.config, source=CONFIG_FILE)
+            except InputError as exc:
+                report.error(exc)
+        if inputs.signature is not None:
+            try:
+                st.envelope = parse_envelope(inputs.signature, file=MANIFEST_SIGNATURE_FILE)
+            except InputError as exc:
+                report.error(exc)
+
+    def schema() -> None:
+        if st.manifest is not None:
+            st.manifest_ok, problems = validate(MigrationManifest, st.manifest)
+            for fld, msg in problems:
+                report.block("input-invalid", msg, field=fld, file=MANIFEST_FILE)
+        if isinstance(st.manifest, dict):
+            report.subject.update(
+                {
+                    k: v
+                    for k in ("app_id", "env", "version")
+                    if isinstance(v := st.manifest.get(k), str)
+                }
+            )
+        if st.config is not None:
+            config_ok, problems = validate(AppConfig, st.config)
+            for fld, msg in problems:
+                report.block("input-invalid", msg, field=fld, file=CONFIG_FILE)
+            if config_ok is not None and st.manifest_ok is not None:
+                for key in ("app_id", "env"):
+                    mine, theirs = getattr(config_ok, key), getattr(st.manifest_ok, key)
+                    if mine != theirs:
+                        report.block(
+                            "config-identity-mismatch",
+                            f"is {mine!r} but {MANIFEST_FILE} says {theirs!r}",
+                            field=key,
+                            file=CONFIG_FILE,
+                        )
+
+    def compute_hash() -> None:
+        if inputs.config is not None:
+            st.config_sha256 = hash_bytes(inputs.config)
+            report.digests[CONFIG_FILE] = "sha256:" + st.config_sha256
+
+    def compare() -> None:
+        declared = st.manifest.get("config_sha256") if isinstance(st.manifest, dict) else None
+        if (
+            st.config_sha256 is not None
+            and isinstance(declared, str)
+            and not digests_equal(declared, st.config_sha256)
+        ):
+            report.block(
+                "config-hash-mismatch",
+                f"{CONFIG_FILE} was altered: its SHA-256 is {st.config_sha256}, "
+                f"the manifest expects {declared}",
+                field="config_sha256",
+                file=MANIFEST_FILE,
+                severity="critical",
+            )
+        if st.envelope is not None and inputs.manifest is not None:
+            verified = verify_envelope(
+                st.envelope,
+                trust,
+                payload_type=MANIFEST_PAYLOAD_TYPE,
+                threshold=threshold,
+                file=MANIFEST_SIGNATURE_FILE,
+            )
+            if verified.payload != inputs.manifest:
+                report.block(
+                    "signature-invalid",
+                    f"the signature is valid but signs a different manifest than {MANIFEST_FILE}",
+                    field="payload",
+                    file=MANIFEST_SIGNATURE_FILE,
+                    severity="critical",
+                )
+                return
+            st.signature = SignatureFacts(
+                present=True,
+                verified=True,
+                trust_configured=len(trust) > 0,
+                signers=verified.signers,
+            )
+
+    def policies() -> None:
+        ctx = PolicyContext(
+            scenario="T1",
+            env=_env_of(st),
+            config=st.config if isinstance(st.config, dict) else None,
+            config_file=CONFIG_FILE,
+            signature=st.signature,
+        )
+        report.add_findings(evaluate(bundle, ctx))
+
+    report.run("parse", parse)
+    report.run("schema", schema)
+    report.run("compute-config-hash", compute_hash)
+    report.run("compare-manifest", compare)
+    report.run("policies", policies)

@@ -1,0 +1,124 @@
+"""Collects steps, reasons and digests while a pipeline runs, then freezes them into a Decision.
+
+Steps keep running after a failure so an operator sees every problem at once; `guard` turns any
+unexpected exception inside a step into an `internal-error` reason (fail closed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from webhook.contracts.decision import Decision, Reason, Scenario, Severity, Step
+from webhook.errors import DeadlineExceeded, GateError
+from webhook.policies import Finding
+
+
+def rfc3339(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class Report:
+    def __init__(
+        self,
+        *,
+        scenario: Scenario,
+        request_id: str,
+        bundle_digest: str,
+        now: datetime,
+        dry_run: bool,
+        deadline: float | None,
+    ) -> None:
+        self.scenario = scenario
+        self.request_id = request_id
+        self.bundle_digest = bundle_digest
+        self.now = now
+        self.dry_run = dry_run
+        self.deadline = deadline
+        self.reasons: list[Reason] = []
+        self.warnings: list[Reason] = []
+        self.audited: list[Reason] = []
+        self.steps: list[Step] = []
+        self.subject: dict[str, str] = {}
+        self.digests: dict[str, str] = {}
+        self._deadline_hit = False
+
+    def block(
+        self,
+        policy: str,
+        message: str,
+        *,
+        field: str = "",
+        file: str | None = None,
+        severity: Severity = "high",
+    ) -> None:
+        self.reasons.append(
+            Reason(policy=policy, severity=severity, field=field, message=message, file=file)
+        )
+
+    def error(self, exc: GateError, *, severity: Severity | None = None) -> None:
+        """Record a GateError as a blocking reason under the error's policy id."""
+        sev: Severity = severity or ("critical" if exc.policy.startswith("signature") else "high")
+        self.block(exc.policy, exc.message, field=exc.field or "", file=exc.file, severity=sev)
+
+    def add_findings(self, findings: Iterable[Finding]) -> None:
+        for f in findings:
+            reason = Reason(
+                policy=f.policy,
+                severity=f.severity,
+                field=f.field,
+                message=f.message,
+                file=f.file,
+                action=f.action,
+            )
+            if f.action == "enforce":
+                self.reasons.append(reason)
+            elif f.action == "warn":
+                self.warnings.append(reason)
+            elif f.action == "audit":
+                self.audited.append(reason)
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise DeadlineExceeded("the engine ran past its deadline; decision is BLOCK")
+
+    def run(self, step: str, body: Callable[[], None]) -> None:
+        """Run one pipeline step; record it; never let an exception escape as an ALLOW."""
+        if self._deadline_hit:
+            self.steps.append(Step(name=step, ok=False, detail="skipped: deadline exceeded"))
+            return
+        before = len(self.reasons)
+        try:
+            self.check_deadline()
+            body()
+        except DeadlineExceeded as exc:
+            self._deadline_hit = True
+            self.block("deadline-exceeded", exc.message, field=step, severity="high")
+        except GateError as exc:
+            self.error(exc)
+        except Exception as exc:  # fail closed on anything unexpected
+            self.block(
+                "internal-error",
+                f"step {step!r} failed: {type(exc).__name__}: {exc}",
+                field=step,
+            )
+        self.steps.append(Step(name=step, ok=len(self.reasons) == before))
+
+    def finish(self) -> Decision:
+        if not self.steps:
+            self.block("internal-error", "no pipeline step ran", field="pipeline")
+        return Decision(
+            request_id=self.request_id,
+            timestamp=rfc3339(self.now),
+            scenario=self.scenario,
+            decision="BLOCK" if self.reasons else "ALLOW",
+            mode="dry-run" if self.dry_run else "enforce",
+            reasons=tuple(self.reasons),
+            warnings=tuple(self.warnings),
+            audited=tuple(self.audited),
+            steps=tuple(self.steps),
+            subject=dict(self.subject),
+            digests=dict(sorted(self.digests.items())),
+            policy_bundle=self.bundle_digest,
+        )

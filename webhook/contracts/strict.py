@@ -98,106 +98,103 @@ def _check_depth(value: Any, *, source: str, limit: int) -> None:
 
 # --- YAML ---------------------------------------------------------------------------------------
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
 
-class _StrictLoader(yaml.CSafeLoader):
-    """CSafeLoader whose constructor enforces the gate's rules while building Python objects."""
 
-    def __init__(self, stream: str, *, source: str, limits: ParseLimits) -> None:
-        super().__init__(stream)
-        self._source = source
-        self._limits = limits
-        self._aliases = 0
+def _path(parent: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else key
 
-    def _fail(self, message: str, node: yaml.Node) -> InputError:
+
+class _Builder:
+    """Builds plain data from composed nodes, naming the exact field in every error.
+
+    The C parser composes the node graph; this walk constructs it so every guard sees the path:
+    string keys only, no duplicates, standard tags only, a budget on alias references, and a
+    bound on nodes built (an alias is built again, so a billion-laughs document hits the bound
+    long before memory does).
+    """
+
+    def __init__(self, loader: yaml.CSafeLoader, source: str, limits: ParseLimits) -> None:
+        self.loader = loader
+        self.source = source
+        self.limits = limits
+        self.seen: set[int] = set()
+        self.aliases = 0
+        self.built = 0
+
+    def fail(self, message: str, node: yaml.Node, where: str) -> InputError:
         mark = node.start_mark
         return InputError(
-            f"{message} (line {mark.line + 1}, column {mark.column + 1})", file=self._source
+            f"{message} (line {mark.line + 1}, column {mark.column + 1})",
+            file=self.source,
+            field=where or None,
         )
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        if node in self.constructed_objects:
-            # a node met again is an alias reference: budget them (billion-laughs guard)
-            self._aliases += 1
-            if self._aliases > self._limits.max_aliases:
-                raise self._fail(
-                    f"more than {self._limits.max_aliases} YAML alias references", node
-                )
-        return super().construct_object(node, deep=deep)
-
-    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self._fail("expected a mapping", node)
-        self.flatten_mapping(node)
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                raise self._fail(
-                    f"mapping key {key!r} is a {type(key).__name__}, expected a string", key_node
-                )
-            if key in seen:
-                raise self._fail(f"duplicate key {key!r}", key_node)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(
-    "tag:yaml.org,2002:map",
-    _StrictLoader.construct_mapping,
-)
-
-
-def _expanded_size(node: yaml.Node, *, limits: ParseLimits, source: str) -> int:
-    """Count nodes as if every alias were expanded, memoised per node, depth-bounded."""
-    memo: dict[int, int] = {}
-
-    def size(n: yaml.Node, depth: int) -> int:
-        if depth > limits.max_depth:
-            mark = n.start_mark
-            raise InputError(
-                f"nesting deeper than {limits.max_depth} levels (line {mark.line + 1})",
-                file=source,
-            )
-        key = id(n)
-        if key in memo:
-            return memo[key]
-        total = 1
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                total += size(k, depth + 1) + size(v, depth + 1)
-        elif isinstance(n, yaml.SequenceNode):
-            for item in n.value:
-                total += size(item, depth + 1)
-        memo[key] = total
-        if total > limits.max_expanded_nodes:
-            raise InputError(
-                f"document expands to more than {limits.max_expanded_nodes} nodes "
+    def build(self, node: yaml.Node, where: str, depth: int) -> Any:
+        if depth > self.limits.max_depth:
+            raise self.fail(f"nesting deeper than {self.limits.max_depth} levels", node, where)
+        self.built += 1
+        if self.built > self.limits.max_expanded_nodes:
+            raise self.fail(
+                f"document expands to more than {self.limits.max_expanded_nodes} nodes "
                 "(YAML alias bomb?)",
-                file=source,
+                node,
+                where,
             )
-        return total
+        if id(node) in self.seen:
+            self.aliases += 1
+            if self.aliases > self.limits.max_aliases:
+                raise self.fail(
+                    f"more than {self.limits.max_aliases} YAML alias references", node, where
+                )
+        self.seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            return self.loader.construct_object(node)
+        if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
+            return [self.build(v, _path(where, i), depth + 1) for i, v in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
+            return self.mapping(node, where, depth)
+        raise self.fail(f"unsupported YAML tag {node.tag}", node, where)
 
-    return size(node, 1)
+    def mapping(self, node: yaml.MappingNode, where: str, depth: int) -> dict[str, Any]:
+        self.loader.flatten_mapping(node)  # resolves `<<` merge keys in place
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
+                kind = key_node.tag.rsplit(":", 1)[-1]
+                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "..."
+                raise self.fail(
+                    f"mapping key {shown!r} is a {kind}, expected a string (quote it)",
+                    key_node,
+                    where,
+                )
+            key = str(key_node.value)
+            if key in out:
+                raise self.fail(f"duplicate key {key!r}", key_node, _path(where, key))
+            out[key] = self.build(value_node, _path(where, key), depth + 1)
+        return out
 
 
 def load_yaml(data: bytes, *, source: str, limits: ParseLimits = DEFAULT_LIMITS) -> Any:
-    """Parse exactly one YAML document safely; returns plain Python data."""
+    """Parse exactly one YAML document safely into plain dict/list/scalar data."""
     text = _decode(data, source=source, limits=limits)
-    loader = _StrictLoader(text, source=source, limits=limits)
+    loader = yaml.CSafeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             raise InputError("document is empty", file=source)
-        _expanded_size(node, limits=limits, source=source)
-        return loader.construct_document(node)
+        return _Builder(loader, source, limits).build(node, "", 1)
     except InputError:
         raise
     except yaml.MarkedYAMLError as exc:
-        where = ""
-        if exc.problem_mark is not None:
-            where = f" (line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1})"
+        mark = exc.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         raise InputError(f"invalid YAML: {exc.problem}{where}", file=source) from None
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
-        raise InputError(f"invalid YAML: {exc}", file=source) from None
+        raise InputError(f"invalid YAML: {' '.join(str(exc).split())}", file=source) from None
     finally:
         loader.dispose()

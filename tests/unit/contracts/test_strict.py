@@ -31,7 +31,30 @@ def test_non_string_keys_rejected() -> None:
     assert "is a int" in _yaml_err(b"1: x\n")
     # YAML 1.1 reads `on` as a boolean: a classic surprise in configs
     assert "is a bool" in _yaml_err(b"on: true\n")
-    assert "is a NoneType" in _yaml_err(b"~: x\n")
+    assert "is a null" in _yaml_err(b"~: x\n")
+
+
+def test_many_keys_are_not_aliases() -> None:
+    """Regression: keys were once built twice and counted as alias references."""
+    doc = "".join(f"k{i}: {{a: 1, b: 2}}\n" for i in range(500)).encode()
+    assert len(load_yaml(doc, source=SRC)) == 500
+
+
+def test_duplicate_key_names_the_field_path() -> None:
+    with pytest.raises(InputError) as info:
+        load_yaml(b"security:\n  ports:\n    - {port: 1, port: 2}\n", source=SRC)
+    assert info.value.field == "security.ports[0].port"
+
+
+@pytest.mark.parametrize("doc", [b"a: !!set {x, y}\n", b"a: !!omap [x: 1]\n", b"a: !custom x\n"])
+def test_non_standard_tags_rejected(doc: bytes) -> None:
+    assert "YAML" in _yaml_err(doc)
+
+
+def test_aliases_are_copies_not_shared() -> None:
+    data = load_yaml(b"a: &x [1]\nb: *x\n", source=SRC)
+    data["a"].append(2)
+    assert data["b"] == [1]
 
 
 def test_billion_laughs_rejected() -> None:

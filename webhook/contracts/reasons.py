@@ -1,0 +1,31 @@
+"""Reason ids the pipelines emit themselves: always BLOCK, never configurable by a bundle.
+
+One table so the policy bundle can refuse to reuse an id, `policy show` can list them, and
+alerting knows which are integrity failures (severity critical).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+BUILTIN_REASONS: Final[dict[str, str]] = {
+    "input-missing": "a required artifact was not provided",
+    "input-invalid": "an artifact is unreadable, oversized, malformed or breaks its schema",
+    "config-identity-mismatch": "app-config.yaml names another app_id or env than the manifest",
+    "config-hash-mismatch": "app-config.yaml bytes do not match the manifest's config_sha256",
+    "snapshot-hash-mismatch": "the snapshot does not match expected_snapshot_hash",
+    "snapshot-hash-unverifiable": "expected_snapshot_hash uses an algorithm never computed",
+    "archive-invalid": "the snapshot is not a complete, valid tar.gz",
+    "archive-path-traversal": "a snapshot member has an absolute or '..' path",
+    "archive-link-escape": "a snapshot link points outside the archive root",
+    "archive-special-member": "a snapshot member is a device file or FIFO",
+    "archive-bomb": "the snapshot exceeds the member-count or expansion limits",
+    "archive-checksum-mismatch": "a snapshot member does not match its SHA256SUMS entry",
+    "wal-integrity": "WAL files missing, unlisted, duplicated, out of order or altered",
+    "signature-invalid": "a signature is untrusted, wrong, expired or over other content",
+    "attestation-mismatch": "the signed attestation disagrees with the manifest or the files",
+    "internal-error": "the gate failed while deciding (fail closed)",
+    "deadline-exceeded": "the decision took longer than its deadline (fail closed)",
+    "audit-write-failed": "the decision could not be recorded in the audit store (fail closed)",
+    "gate-config-invalid": "the gate's own policy bundle or trust store is unusable",
+}

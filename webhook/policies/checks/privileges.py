@@ -1,0 +1,134 @@
+"""Privilege checks (T1): no privileged mode, no root, no capabilities beyond an explicit list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from webhook.policies.checks._util import MISSING, child, config_of, found, lookup
+from webhook.policies.context import PolicyContext
+from webhook.policies.registry import Param, Violation, register
+
+_MAX_UID = 2**32 - 1
+
+
+def _security(ctx: PolicyContext) -> tuple[Mapping[str, Any], Violation | None]:
+    """The security section ({} when absent) or a violation when it is not a mapping."""
+    section = lookup(config_of(ctx), "security")
+    if section is MISSING or section is None:
+        return {}, None
+    if not isinstance(section, Mapping):
+        env = ctx.effective_env
+        return {}, Violation(
+            "security", f"{env} requires security to be a mapping ({found(section)})"
+        )
+    return section, None
+
+
+@register("no-privileged", scenarios=("T1",))
+def no_privileged(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterator[Violation]:
+    """security.privileged must be false or absent."""
+    env = ctx.effective_env
+    security, bad = _security(ctx)
+    if bad is not None:
+        yield bad
+        return
+    value = lookup(security, "privileged")
+    if value is MISSING or value is False:
+        return
+    if value is True:
+        yield Violation(
+            "security.privileged", f"{env} forbids security.privileged: true (found true)"
+        )
+    else:
+        yield Violation(
+            "security.privileged", f"{env} requires security.privileged: false ({found(value)})"
+        )
+
+
+@register("no-root", scenarios=("T1",))
+def no_root(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterator[Violation]:
+    """security.run_as_root must not be true and security.run_as_user must not be 0."""
+    env = ctx.effective_env
+    security, bad = _security(ctx)
+    if bad is not None:
+        yield bad
+        return
+    as_root = lookup(security, "run_as_root")
+    if as_root is True:
+        yield Violation(
+            "security.run_as_root", f"{env} forbids security.run_as_root: true (found true)"
+        )
+    elif as_root is not MISSING and as_root is not False:
+        yield Violation(
+            "security.run_as_root", f"{env} requires security.run_as_root: false ({found(as_root)})"
+        )
+    uid = lookup(security, "run_as_user")
+    if uid is MISSING:
+        return
+    if not isinstance(uid, int) or isinstance(uid, bool):
+        yield Violation(
+            "security.run_as_user",
+            f"{env} requires security.run_as_user to be a numeric uid ({found(uid)})",
+        )
+    elif uid == 0:
+        yield Violation(
+            "security.run_as_user",
+            f"{env} forbids running as root: expected a non-zero uid (found integer 0)",
+        )
+    elif not 0 < uid <= _MAX_UID:
+        yield Violation(
+            "security.run_as_user", f"{env} requires a uid between 1 and {_MAX_UID} ({found(uid)})"
+        )
+
+
+def _cap_name(text: str) -> str:
+    return text.strip().upper().removeprefix("CAP_")
+
+
+@register(
+    "no-added-caps",
+    scenarios=("T1",),
+    params={
+        "allow": Param(
+            "str-list",
+            (),
+            doc="capabilities that may be added (e.g. NET_BIND_SERVICE); ALL is never allowed",
+            pattern=r"(?:CAP_)?[A-Z][A-Z0-9_]*",
+        )
+    },
+)
+def no_added_caps(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterator[Violation]:
+    """security.capabilities (a list, or {add: [...]}) may only name caps in params.allow."""
+    env = ctx.effective_env
+    security, bad = _security(ctx)
+    if bad is not None:
+        yield bad
+        return
+    allow = frozenset(_cap_name(c) for c in params.get("allow", ())) - {"ALL"}
+    expected = f"expected none except {', '.join(sorted(allow))}" if allow else "expected none"
+    caps = lookup(security, "capabilities")
+    where = "security.capabilities"
+    if caps is MISSING or caps is None:
+        return
+    if isinstance(caps, Mapping):
+        for key in caps:
+            if key not in ("add", "drop"):
+                yield Violation(child(where, key), f"{env} accepts only add and drop under {where}")
+        caps = lookup(caps, "add")
+        where = f"{where}.add"
+        if caps is MISSING or caps is None:
+            return
+    if not isinstance(caps, list):
+        yield Violation(where, f"{env} requires {where} to be a list ({found(caps)})")
+        return
+    for i, cap in enumerate(caps):
+        item = f"{where}[{i}]"
+        if not isinstance(cap, str):
+            yield Violation(item, f"{env} requires capability names as strings ({found(cap)})")
+        elif _cap_name(cap) == "ALL":
+            yield Violation(
+                item, f"{env} forbids adding ALL capabilities ({found(cap)}); {expected}"
+            )
+        elif _cap_name(cap) not in allow:
+            yield Violation(item, f"{env} forbids adding capabilities ({found(cap)}); {expected}")

@@ -24,6 +24,7 @@ BUILTIN_REASONS: Final[dict[str, str]] = {
     "wal-integrity": "WAL files missing, unlisted, duplicated, out of order or altered",
     "signature-invalid": "a signature is untrusted, wrong, expired or over other content",
     "attestation-mismatch": "the signed attestation disagrees with the manifest or the files",
+    "integrity": "bytes failed an integrity check",
     "internal-error": "the gate failed while deciding (fail closed)",
     "deadline-exceeded": "the decision took longer than its deadline (fail closed)",
     "audit-write-failed": "the decision could not be recorded in the audit store (fail closed)",

@@ -203,7 +203,12 @@ def run_replication(
             algo = _hex_algorithm(st.expected)
             if algo in STRONG and algo not in algorithms:
                 algorithms.append(algo)
-        result = inspect_targz(inputs.snapshot, file_algorithms=tuple(algorithms))
+        result = inspect_targz(
+            inputs.snapshot,
+            file_algorithms=tuple(algorithms),
+            file=SNAPSHOT_FILE,
+            deadline=report.deadline,
+        )
         report.digests[SNAPSHOT_FILE] = "sha256:" + result.file_digests["sha256"]
         st.snapshot_digest = result.file_digests.get(
             _hex_algorithm(st.expected) if st.expected else "sha256"
@@ -221,7 +226,11 @@ def run_replication(
     def checksums() -> None:
         for name in sorted(inputs.wal_files):
             data = inputs.wal_files[name]
-            actual = hash_file(data) if isinstance(data, Path) else hash_bytes(data)
+            actual = (
+                hash_file(data, file=_wal_label(name), deadline=report.deadline)
+                if isinstance(data, Path)
+                else hash_bytes(data)
+            )
             st.wal_actual[name] = actual
             report.digests[_wal_label(name)] = "sha256:" + actual
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from webhook.contracts.decision import Decision, Reason, Scenario, Severity, Step
-from webhook.errors import DeadlineExceeded, GateError
+from webhook.errors import DeadlineExceeded, GateError, IntegrityError
 from webhook.policies import Finding
 
 
@@ -59,7 +59,7 @@ class Report:
 
     def error(self, exc: GateError, *, severity: Severity | None = None) -> None:
         """Record a GateError as a blocking reason under the error's policy id."""
-        sev: Severity = severity or ("critical" if exc.policy.startswith("signature") else "high")
+        sev: Severity = severity or ("critical" if isinstance(exc, IntegrityError) else "high")
         self.block(exc.policy, exc.message, field=exc.field or "", file=exc.file, severity=sev)
 
     def add_findings(self, findings: Iterable[Finding]) -> None:

@@ -37,7 +37,7 @@ DEFAULT_SOURCE = "webhook/policies/default.yaml"
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 ACTIONS: tuple[Action, ...] = get_args(Action)
 #: reason ids the pipelines emit on their own; a policy may not reuse one (reports stay unambiguous)
-RESERVED_IDS = frozenset(BUILTIN_REASONS) | {"integrity"}
+RESERVED_IDS = frozenset(BUILTIN_REASONS)
 
 _ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _TOP_KEYS = ("apiVersion", "kind", "policies")

@@ -1,0 +1,102 @@
+"""The one canonical encoding the hash chain is computed over.
+
+Kept tiny and stdlib-only on purpose: docs/audit.md reproduces it so an export can be verified
+offline, without migration-gate installed. Change it and every existing chain stops verifying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+#: prev_hash of the first record (seq 1)
+GENESIS_HASH = "0" * 64
+
+#: every field of a record; `hash` is computed over all the others
+RECORD_FIELDS: tuple[str, ...] = (
+    "seq",
+    "ts",
+    "request_id",
+    "scenario",
+    "source",
+    "decision",
+    "env",
+    "dry_run",
+    "subject",
+    "reasons",
+    "warnings",
+    "audited",
+    "digests",
+    "policy_bundle",
+    "prev_hash",
+    "hash",
+)
+HASHED_FIELDS: tuple[str, ...] = RECORD_FIELDS[:-1]
+
+
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no whitespace, ASCII only (`\\uXXXX` escapes), no NaN."""
+    return _ENCODER.encode(value)
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """Lowercase hex SHA-256 of the canonical JSON of exactly the HASHED_FIELDS of `record`."""
+    body = {name: record[name] for name in HASHED_FIELDS}
+    return hashlib.sha256(canonical_json(body).encode("ascii")).hexdigest()
+
+
+def format_ts(moment: datetime) -> str:
+    """UTC RFC 3339 with microseconds and `Z`; fixed width, so strings sort like times."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    text = moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+    return text + "Z"
+
+
+def utc_now() -> str:
+    """Current time in the record format."""
+    return format_ts(datetime.now(UTC))
+
+
+#: fields filled in by the writer under the write lock, in sorted (canonical) order
+CHAIN_FIELDS: tuple[str, ...] = ("prev_hash", "seq", "ts")
+_KEY_PREFIXES = {key: json.dumps(key) + ":" for key in HASHED_FIELDS}
+
+
+def hash_template(encoded: Mapping[str, str]) -> tuple[str, str, str, str]:
+    """Pre-join everything but the chain fields, so the writer only concatenates and hashes.
+
+    `encoded` maps each non-chain field to its `canonical_json` text (the same text stored in the
+    column). `fill_template(hash_template(e), prev, seq, ts)` is byte-identical to the hash of
+    `canonical_json` of the full record (tested); it keeps the single writer thread cheap.
+    """
+    segments: list[str] = []
+    current = "{"
+    for index, key in enumerate(sorted(HASHED_FIELDS)):
+        current += ("," if index else "") + _KEY_PREFIXES[key]
+        if key in CHAIN_FIELDS:
+            segments.append(current)
+            current = ""
+        else:
+            current += encoded[key]
+    segments.append(current + "}")
+    first, second, third, last = segments
+    return first, second, third, last
+
+
+def fill_template(template: tuple[str, str, str, str], prev_hash: str, seq: int, ts: str) -> str:
+    """SHA-256 hex of the canonical record built from a template and its chain fields.
+
+    prev_hash is lowercase hex and ts plain ASCII, so `"` + value + `"` is their canonical JSON.
+    """
+    first, second, third, last = template
+    body = f'{first}"{prev_hash}"{second}{seq}{third}"{ts}"{last}'
+    return hashlib.sha256(body.encode("ascii")).hexdigest()

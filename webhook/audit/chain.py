@@ -1,0 +1,135 @@
+"""Walk a chain of records in seq order and say where, and why, it first breaks.
+
+Shared by the live store and by JSONL exports, so an archive is checked exactly like the DB.
+Streaming: one record in memory at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from webhook.audit.canonical import GENESIS_HASH, RECORD_FIELDS, record_hash
+from webhook.audit.errors import AuditReadError
+from webhook.audit.models import VerifyResult
+
+#: columns holding JSON text in the database
+JSON_COLUMNS = ("subject", "reasons", "warnings", "audited", "digests")
+MAX_EXPORT_LINE = 1 << 20
+
+
+class BrokenRecord(Exception):
+    """A record that cannot even be decoded; reported as the break at its seq."""
+
+    def __init__(self, seq: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.seq = seq
+        self.reason = reason
+
+
+def row_to_record(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A database row (RECORD_COLUMNS order) as the record the hash is computed over."""
+    record = dict(zip(RECORD_FIELDS, row, strict=True))
+    for name in JSON_COLUMNS:
+        try:
+            record[name] = json.loads(record[name])
+        except (TypeError, ValueError) as exc:
+            raise BrokenRecord(
+                record.get("seq"), f"column {name} is not valid JSON: {exc}"
+            ) from None
+    record["dry_run"] = bool(record["dry_run"])
+    return record
+
+
+def walk(records: Iterable[Mapping[str, Any]]) -> VerifyResult:
+    """Check seq = previous + 1 from 1, prev_hash = previous hash, hash = recomputed hash."""
+    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    iterator: Iterator[Mapping[str, Any]] = iter(records)
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            break
+        except BrokenRecord as broken:
+            where = broken.seq if broken.seq is not None else expected_seq
+            return _broken(checked, where, broken.reason)
+        seq_value = record.get("seq")
+        if not isinstance(seq_value, int) or isinstance(seq_value, bool):
+            return _broken(
+                checked, expected_seq, f"record after seq {expected_seq - 1} has no integer seq"
+            )
+        seq: int = seq_value
+        if seq != expected_seq:
+            if seq > expected_seq:
+                missing = (
+                    f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
+                )
+                why = f"record(s) {missing} missing: seq {seq} follows seq {expected_seq - 1}"
+            else:
+                why = f"seq {seq} out of order or duplicated: expected {expected_seq}"
+            return _broken(checked, expected_seq, why)
+        if record.get("prev_hash") != prev_hash:
+            return _broken(
+                checked,
+                seq,
+                f"prev_hash does not link to seq {seq - 1} (a record was removed, reordered or "
+                "inserted here)"
+                if seq > 1
+                else "prev_hash of seq 1 is not the genesis hash",
+            )
+        try:
+            computed = record_hash(record)
+        except (KeyError, TypeError, ValueError) as exc:
+            return _broken(checked, seq, f"record cannot be encoded: {exc}")
+        if computed != record.get("hash"):
+            return _broken(
+                checked,
+                seq,
+                f"hash mismatch: stored {str(record.get('hash'))[:16]}..., contents "
+                f"hash to {computed[:16]}... (the record was changed)",
+            )
+        prev_hash = computed
+        expected_seq += 1
+        checked += 1
+    head = expected_seq - 1
+    return VerifyResult(
+        ok=True, checked=checked, head_seq=head or None, head_hash=prev_hash if head else None
+    )
+
+
+def _broken(checked: int, seq: int, reason: str) -> VerifyResult:
+    return VerifyResult(ok=False, checked=checked, first_bad_seq=seq, reason=reason)
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of an export, one JSON object per line; AuditReadError if the file cannot be read."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise AuditReadError(f"cannot open export: {exc.strerror or exc}", file=str(path)) from None
+    with handle:
+        for number, line in enumerate(iter(lambda: handle.readline(MAX_EXPORT_LINE + 1), b""), 1):
+            if len(line) > MAX_EXPORT_LINE:
+                raise BrokenRecord(None, f"line {number} is longer than {MAX_EXPORT_LINE} bytes")
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                raise BrokenRecord(None, f"line {number} is not JSON: {exc}") from None
+            if not isinstance(value, dict) or set(value) != set(RECORD_FIELDS):
+                seq = value.get("seq") if isinstance(value, dict) else None
+                raise BrokenRecord(
+                    seq if isinstance(seq, int) else None,
+                    f"line {number} does not have exactly the record fields "
+                    f"{', '.join(RECORD_FIELDS)}",
+                )
+            yield value
+
+
+def verify_jsonl(path: Path) -> VerifyResult:
+    """Verify an export offline; unreadable file -> readable=False."""
+    try:
+        return walk(read_jsonl(path))
+    except AuditReadError as exc:
+        return VerifyResult(ok=False, checked=0, readable=False, reason=exc.diagnostics())

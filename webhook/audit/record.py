@@ -1,0 +1,102 @@
+"""THE fail-closed rule: a decision whose audit record is not durable leaves as a BLOCK."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from webhook.audit.canonical import RECORD_FIELDS, canonical_json, utc_now
+from webhook.audit.models import AuditRecord
+from webhook.audit.store import AuditStore
+from webhook.contracts.decision import Decision, Reason, Source, Step
+
+log = logging.getLogger("webhook.audit")
+
+AUDIT_WRITE_FAILED = "audit-write-failed"
+
+
+def _stdout_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def record_decision(
+    store: AuditStore | None,
+    decision: Decision,
+    *,
+    source: Source,
+    dry_run: bool,
+    emit: Callable[[str], None] = _stdout_line,
+    on_write_failure: Callable[[], None] | None = None,
+) -> Decision:
+    """Append, emit one JSON line, return the decision (a BLOCK copy if the append failed).
+
+    Never raises: every failure, whatever its type, becomes the `audit-write-failed` reason.
+    A `None` store counts as unwritable, so a misconfigured door cannot ALLOW unaudited.
+    """
+    record: AuditRecord | None = None
+    try:
+        if store is None:
+            raise RuntimeError("no audit store configured")
+        record = store.append(decision, source=source, dry_run=dry_run)
+    except Exception as exc:
+        decision = _blocked(decision, exc)
+        log.error(
+            "AUDIT WRITE FAILED for request %s (%s): decision forced to BLOCK",
+            decision.request_id,
+            _message(exc),
+        )
+        if on_write_failure is not None:
+            try:
+                on_write_failure()
+            except Exception:
+                log.exception("audit on_write_failure hook failed")
+    try:
+        fields = record.model_dump(mode="json") if record else _unstored(decision, source, dry_run)
+        emit(canonical_json(fields))
+    except Exception:
+        log.exception("emitting the audit JSON line for request %s failed", decision.request_id)
+    return decision
+
+
+def _message(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return str(text)
+
+
+def _blocked(decision: Decision, exc: BaseException) -> Decision:
+    text = _message(exc)
+    message = (
+        text if text.startswith("audit store unwritable") else f"audit store unwritable: {text}"
+    )
+    reason = Reason(policy=AUDIT_WRITE_FAILED, severity="high", field="audit", message=message)
+    return decision.model_copy(
+        update={
+            "decision": "BLOCK",
+            "reasons": (*decision.reasons, reason),
+            "steps": (*decision.steps, Step(name="audit", ok=False, detail=message)),
+        }
+    )
+
+
+def _unstored(decision: Decision, source: str, dry_run: bool) -> dict[str, Any]:
+    """The line for a record that never reached the store: same fields, chain fields null."""
+    line: dict[str, Any] = {name: None for name in RECORD_FIELDS}
+    line.update(
+        ts=utc_now(),
+        request_id=decision.request_id,
+        scenario=decision.scenario,
+        source=source,
+        decision=decision.decision,
+        env=decision.subject.get("env", ""),
+        dry_run=dry_run,
+        subject=decision.subject,
+        reasons=[r.model_dump(mode="json") for r in decision.reasons],
+        warnings=[r.model_dump(mode="json") for r in decision.warnings],
+        audited=[r.model_dump(mode="json") for r in decision.audited],
+        digests=decision.digests,
+        policy_bundle=decision.policy_bundle,
+    )
+    return line

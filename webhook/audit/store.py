@@ -1,0 +1,303 @@
+"""The audit store: append (group commit), query (keyset), verify (streaming), alerts, export."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_args
+
+from webhook.audit import query as queries
+from webhook.audit.alerts import AlertStore, plan_alerts
+from webhook.audit.canonical import canonical_json, hash_template
+from webhook.audit.chain import BrokenRecord, row_to_record, walk
+from webhook.audit.errors import AuditReadError, AuditWriteError
+from webhook.audit.models import AuditPage, AuditQuery, AuditRecord, VerifyResult
+from webhook.audit.schema import (
+    APPLICATION_ID,
+    BUSY_TIMEOUT_S,
+    RECORD_COLUMNS,
+    SCHEMA_VERSION,
+    SUBJECT_IDENTITY_KEYS,
+    connect,
+    ddl_statements,
+)
+from webhook.audit.writer import GroupCommitWriter, Prepared, describe
+from webhook.contracts.decision import Decision, Reason, Source
+from webhook.errors import ConfigError
+
+log = logging.getLogger("webhook.audit")
+
+_SOURCES = frozenset(get_args(Source))
+#: /readyz says "not writable" below this much free space: a commit would soon fail
+MIN_FREE_BYTES = 1 << 20
+#: a record's encoded size limit; keeps every export line under chain.MAX_EXPORT_LINE
+MAX_RECORD_BYTES = 512 * 1024
+
+
+class AuditStore:
+    """One SQLite file, shared safely by any number of threads and processes."""
+
+    def __init__(
+        self, path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S, max_pages: int | None = None
+    ) -> None:
+        self.path = path
+        self._busy_timeout_s = busy_timeout_s
+        self._max_pages = max_pages
+        self._pid = os.getpid()
+        self._writer = self._new_writer()
+        self.alerts = AlertStore(self._connect, location=str(path))
+
+    # -- connections ------------------------------------------------------------------------
+    def _connect(self, readonly: bool = False) -> sqlite3.Connection:
+        conn = connect(self.path, readonly=readonly, busy_timeout_s=self._busy_timeout_s)
+        if self._max_pages is not None and not readonly:
+            conn.execute(f"PRAGMA max_page_count = {int(self._max_pages)}")
+        return conn
+
+    def _new_writer(self) -> GroupCommitWriter:
+        return GroupCommitWriter(lambda: self._connect(False), location=str(self.path))
+
+    # -- writing ----------------------------------------------------------------------------
+    def append(self, decision: Decision, *, source: Source, dry_run: bool) -> AuditRecord:
+        """Chain and commit one record; returns only once it is durable (AuditWriteError if not)."""
+        if source not in _SOURCES:
+            raise AuditWriteError(f"unknown source {source!r}", field="source")
+        if os.getpid() != self._pid:
+            # Forked child: the parent's thread and connection do not exist here; never reuse them.
+            self._pid, self._writer = os.getpid(), self._new_writer()
+        writer = self._writer
+        with writer.encoding():
+            prepared = self._prepare(decision, source=source, dry_run=dry_run)
+        position = writer.submit(prepared)
+        return AuditRecord.model_construct(
+            seq=position.seq,
+            ts=position.ts,
+            request_id=decision.request_id,
+            scenario=decision.scenario,
+            source=source,
+            decision=decision.decision,
+            env=prepared.env,
+            dry_run=dry_run,
+            subject=dict(decision.subject),
+            reasons=decision.reasons,
+            warnings=decision.warnings,
+            audited=decision.audited,
+            digests=dict(decision.digests),
+            policy_bundle=decision.policy_bundle,
+            prev_hash=position.prev_hash,
+            hash=position.hash,
+        )
+
+    @staticmethod
+    def _prepare(decision: Decision, *, source: str, dry_run: bool) -> Prepared:
+        """All encoding happens in the caller's thread, once; the writer only chains and inserts."""
+        env = decision.subject.get("env", "")
+        encoded = {
+            "request_id": canonical_json(decision.request_id),
+            "scenario": canonical_json(decision.scenario),
+            "source": canonical_json(source),
+            "decision": canonical_json(decision.decision),
+            "env": canonical_json(env),
+            "dry_run": "true" if dry_run else "false",
+            "subject": canonical_json(decision.subject),
+            "reasons": _reasons_json(decision.reasons),
+            "warnings": _reasons_json(decision.warnings),
+            "audited": _reasons_json(decision.audited),
+            "digests": canonical_json(decision.digests),
+            "policy_bundle": canonical_json(decision.policy_bundle),
+        }
+        values = tuple(
+            dict.fromkeys(
+                decision.subject[k] for k in SUBJECT_IDENTITY_KEYS if decision.subject.get(k)
+            )
+        )
+        size = sum(len(text) for text in encoded.values())
+        if size > MAX_RECORD_BYTES:
+            raise AuditWriteError(
+                f"record of {size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit", field="audit"
+            )
+        return Prepared(
+            request_id=decision.request_id,
+            scenario=decision.scenario,
+            source=source,
+            decision=decision.decision,
+            env=env,
+            dry_run=bool(dry_run),
+            subject_json=encoded["subject"],
+            reasons_json=encoded["reasons"],
+            warnings_json=encoded["warnings"],
+            audited_json=encoded["audited"],
+            digests_json=encoded["digests"],
+            policy_bundle=decision.policy_bundle,
+            template=hash_template(encoded),
+            subject_values=values,
+            alerts=plan_alerts(decision, dry_run=dry_run),
+        )
+
+    def check_writable(self) -> None:
+        """For /readyz: the file is ours, the write lock can be taken, the disk has room."""
+        try:
+            stat = os.statvfs(self.path.parent)
+            free = stat.f_bavail * stat.f_frsize
+            if free < MIN_FREE_BYTES:
+                raise AuditWriteError(
+                    f"audit store disk nearly full: {free} bytes free", file=str(self.path)
+                )
+            conn = self._connect(False)
+            try:
+                if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                    raise AuditWriteError("not a migration-gate audit store", file=str(self.path))
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise AuditWriteError(
+                f"audit store unwritable: {describe(exc)}", file=str(self.path)
+            ) from None
+
+    def close(self) -> None:
+        """Commit what is queued and stop the writer thread."""
+        if os.getpid() == self._pid:
+            self._writer.close()
+
+    def __enter__(self) -> AuditStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ----------------------------------------------------------------------------
+    def query(self, query: AuditQuery) -> AuditPage:
+        """Newest first; keyset pagination via the opaque cursor."""
+        sql, params = queries.build(query)
+        try:
+            conn = self._connect(True)
+            try:
+                rows = conn.execute(sql, params).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise AuditReadError(
+                f"audit query failed: {describe(exc)}", file=str(self.path)
+            ) from None
+        records = [_to_model(row) for row in rows[: query.limit]]
+        more = len(rows) > query.limit
+        return AuditPage(
+            records=records, next_cursor=queries.next_cursor(records[-1].seq) if more else None
+        )
+
+    def verify(self) -> VerifyResult:
+        """Walk the whole chain; see `verify_path`."""
+        return verify_path(self.path)
+
+
+def _reasons_json(reasons: tuple[Reason, ...]) -> str:
+    # Reason fields are all JSON-native (str / None); dict() is 5x cheaper than model_dump().
+    return canonical_json([dict(r) for r in reasons]) if reasons else "[]"
+
+
+def _to_model(row: tuple[Any, ...]) -> AuditRecord:
+    try:
+        return AuditRecord.model_validate(row_to_record(row))
+    except BrokenRecord as exc:
+        raise AuditReadError(f"record {exc.seq}: {exc.reason}") from None
+    except ValueError as exc:  # pydantic ValidationError: a row edited into an invalid value
+        raise AuditReadError(f"record {row[0]} is not a valid audit record: {exc}") from None
+
+
+def iter_path(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of the store at `path` in seq order, without creating or changing anything."""
+    if not path.is_file():
+        raise AuditReadError("no audit store at this path", file=str(path))
+    try:
+        conn = connect(path, readonly=True)
+    except sqlite3.OperationalError as exc:
+        if os.access(path.parent, os.W_OK):
+            raise AuditReadError(f"cannot open: {describe(exc)}", file=str(path)) from None
+        # Read-only media (an archived copy): nobody can be writing; read the file as it is.
+        try:
+            conn = connect(path, immutable=True)
+        except sqlite3.Error as retry:
+            raise AuditReadError(f"cannot open: {describe(retry)}", file=str(path)) from None
+    except sqlite3.Error as exc:
+        raise AuditReadError(f"cannot open: {describe(exc)}", file=str(path)) from None
+    try:
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            if app_id != APPLICATION_ID:
+                raise AuditReadError("not a migration-gate audit store", file=str(path))
+            check = conn.execute("PRAGMA quick_check").fetchall()
+            if check != [("ok",)]:
+                detail = "; ".join(str(r[0]) for r in check[:3])
+                raise AuditReadError(f"database file is corrupted: {detail}", file=str(path))
+            rows = conn.execute(f"SELECT {RECORD_COLUMNS} FROM audit_log ORDER BY seq")  # noqa: S608
+            for row in rows:
+                yield row_to_record(row)
+        except sqlite3.Error as exc:
+            raise AuditReadError(f"unreadable: {describe(exc)}", file=str(path)) from None
+    finally:
+        conn.close()
+
+
+def verify_path(path: Path) -> VerifyResult:
+    """Verify a store file read-only: broken chain -> ok False; unreadable -> readable False."""
+    try:
+        return walk(iter_path(path))
+    except AuditReadError as exc:
+        return VerifyResult(ok=False, checked=0, readable=False, reason=exc.diagnostics())
+
+
+def open_store(
+    path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S, max_pages: int | None = None
+) -> AuditStore:
+    """Open (creating if needed) the store at `path`; ConfigError naming the file if unusable.
+
+    `max_pages` caps the file size (SQLite pages): past it every append fails, i.e. BLOCKs.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(path, busy_timeout_s=busy_timeout_s)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"audit store unusable: {describe(exc)}", file=str(path)) from None
+    try:
+        _initialise(conn, path)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"audit store unusable: {describe(exc)}", file=str(path)) from None
+    finally:
+        conn.close()
+    return AuditStore(path, busy_timeout_s=busy_timeout_s, max_pages=max_pages)
+
+
+def _initialise(conn: sqlite3.Connection, path: Path) -> None:
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise ConfigError(f"audit store cannot use WAL mode (got {mode!r})", file=str(path))
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        if app_id != APPLICATION_ID and (app_id != 0 or tables):
+            raise ConfigError(
+                "not a migration-gate audit store (another SQLite database is at this path)",
+                file=str(path),
+            )
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"audit store schema {version} is newer than this gate ({SCHEMA_VERSION})",
+                file=str(path),
+            )
+        for statement in ddl_statements():
+            conn.execute(statement)
+        if app_id != APPLICATION_ID:
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,53 @@
+"""The README's console examples are run: each `$ migration-gate ...` must print what is shown.
+
+Shown output lines are compared as prefixes (long lines are elided with `...` in the README);
+`$ echo $?` checks the previous command's exit code.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from webhook.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOCKS = re.findall(r"```console\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+
+
+def commands(block: str) -> list[tuple[str, list[str]]]:
+    out: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            out.append((line[2:], []))
+        elif out:
+            out[-1][1].append(line)
+    return out
+
+
+def test_readme_has_console_examples() -> None:
+    assert len(BLOCKS) >= 4
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.split("\n", 1)[0][:60])
+def test_console_block(
+    block: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    last_code: int | None = None
+    for command, shown in commands(block):
+        if command == "echo $?":
+            assert shown == [str(last_code)]
+            continue
+        argv = shlex.split(command)
+        assert argv[0] == "migration-gate"
+        last_code = main(argv[1:])
+        printed = capsys.readouterr().out.splitlines()
+        for want, got in zip(shown, printed, strict=False):
+            if want.strip() == "...":
+                break
+            want = want.split("...")[0]
+            assert got.startswith(want), f"{command}\nREADME: {want}\nactual: {got}"

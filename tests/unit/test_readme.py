@@ -46,8 +46,8 @@ def test_console_block(
         assert argv[0] == "migration-gate"
         last_code = main(argv[1:])
         printed = capsys.readouterr().out.splitlines()
-        for want, got in zip(shown, printed, strict=False):
-            if want.strip() == "...":
+        for line, got in zip(shown, printed, strict=False):
+            if line.strip() == "...":
                 break
-            want = want.split("...")[0]
+            want = line.split("...")[0]
             assert got.startswith(want), f"{command}\nREADME: {want}\nactual: {got}"

@@ -17,7 +17,6 @@ from webhook.contracts.models import (
     validate,
 )
 from webhook.contracts.strict import load_json, load_yaml
-from webhook.errors import InputError
 from webhook.integrity import (
     Envelope,
     TrustStore,
@@ -70,26 +69,20 @@ def run_migration(
     )
 
     def parse() -> None:
-        if inputs.manifest is None:
-            report.block("input-missing", "file not provided", file=MANIFEST_FILE)
-        else:
-            report.digests[MANIFEST_FILE] = "sha256:" + hash_bytes(inputs.manifest)
-            try:
-                st.manifest = load_json(inputs.manifest, source=MANIFEST_FILE)
-            except InputError as exc:
-                report.error(exc)
-        if inputs.config is None:
-            report.block("input-missing", "file not provided", file=CONFIG_FILE)
-        else:
-            try:
-                st.config = load_yaml(inputs.config, source=CONFIG_FILE)
-            except InputError as exc:
-                report.error(exc)
+        st.manifest = report.document(
+            inputs.manifest, file=MANIFEST_FILE, parse=lambda d, file: load_json(d, source=file)
+        )
+        # the config's digest is the compute-config-hash step's job
+        st.config = report.document(
+            inputs.config,
+            file=CONFIG_FILE,
+            parse=lambda d, file: load_yaml(d, source=file),
+            digest=False,
+        )
         if inputs.signature is not None:
-            try:
-                st.envelope = parse_envelope(inputs.signature, file=MANIFEST_SIGNATURE_FILE)
-            except InputError as exc:
-                report.error(exc)
+            st.envelope = report.document(
+                inputs.signature, file=MANIFEST_SIGNATURE_FILE, parse=parse_envelope, digest=False
+            )
 
     def schema() -> None:
         if st.manifest is not None:

@@ -99,19 +99,13 @@ def run_replication(
     )
 
     def parse() -> None:
-        if inputs.manifest is None:
-            report.block("input-missing", "file not provided", file=REPLICATION_FILE)
-        else:
-            report.digests[REPLICATION_FILE] = "sha256:" + hash_bytes(inputs.manifest)
-            try:
-                st.raw = load_yaml(inputs.manifest, source=REPLICATION_FILE)
-            except InputError as exc:
-                report.error(exc)
+        st.raw = report.document(
+            inputs.manifest, file=REPLICATION_FILE, parse=lambda d, file: load_yaml(d, source=file)
+        )
         if inputs.attestation is not None:
-            try:
-                st.envelope = parse_envelope(inputs.attestation, file=ATTESTATION_FILE)
-            except InputError as exc:
-                report.error(exc)
+            st.envelope = report.document(
+                inputs.attestation, file=ATTESTATION_FILE, parse=parse_envelope, digest=False
+            )
         elif not inputs.snapshot_required:
             report.block(
                 "input-missing",

@@ -6,12 +6,14 @@ unexpected exception inside a step into an `internal-error` reason (fail closed)
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from webhook.contracts.decision import Decision, Reason, Scenario, Severity, Step
-from webhook.errors import DeadlineExceeded, GateError, IntegrityError
+from webhook.errors import DeadlineExceeded, GateError, InputError, IntegrityError
 from webhook.policies import Finding
 
 
@@ -78,6 +80,24 @@ class Report:
                 self.warnings.append(reason)
             elif f.action == "audit":
                 self.audited.append(reason)
+
+    def document(
+        self, data: bytes | None, *, file: str, parse: Callable[..., Any], digest: bool = True
+    ) -> Any:
+        """Parse one input document; a missing or unparseable one becomes a reason, not a raise.
+
+        Returns the parsed data, or None when there is nothing later steps can read.
+        """
+        if data is None:
+            self.block("input-missing", "file not provided", file=file)
+            return None
+        if digest:
+            self.digests[file] = "sha256:" + hashlib.sha256(data).hexdigest()
+        try:
+            return parse(data, file=file)
+        except InputError as exc:
+            self.error(exc)
+            return None
 
     def check_deadline(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:

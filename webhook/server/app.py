@@ -1,0 +1,180 @@
+"""Builds the three Starlette apps (admission, operator API, metrics/health) from explicit parts.
+
+No globals: settings, the gate state (engine, audit store), tokens and metrics are handed in, so
+a test can build several independent apps in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from webhook.server.admission import AdmissionDoor
+from webhook.server.api import ApiDoor, Authorizer
+from webhook.server.auth import TokenStore
+from webhook.server.gate import Gate, GateState
+from webhook.server.http import HTTPError, error_response, json_response
+from webhook.server.logs import RequestContext
+from webhook.server.metrics import GateMetrics
+from webhook.server.objects import SnapshotPolicy
+from webhook.server.openapi import openapi_document
+from webhook.server.settings import ServerSettings
+from webhook.server.tls import ReloadingCertificate
+
+log = logging.getLogger("migration_gate.app")
+
+
+@dataclass
+class GateApps:
+    admission: Starlette
+    api: Starlette
+    ops: Starlette
+    gate: Gate
+    metrics: GateMetrics
+    certs: dict[str, ReloadingCertificate] = field(default_factory=dict)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, HTTPError):
+        return error_response(exc)
+    return await _internal_error(request, exc)
+
+
+async def _starlette_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
+    names = {404: "not-found", 405: "method-not-allowed"}
+    detail = exc.detail if isinstance(exc, StarletteHTTPException) else "error"
+    return json_response({"error": names.get(status, "http-error"), "detail": detail}, status)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception(
+        "unhandled error", extra={"request_id": request.scope.get("state", {}).get("request_id")}
+    )
+    return json_response(
+        {"error": "internal-error", "detail": f"internal error ({type(exc).__name__})"}, 500
+    )
+
+
+def _starlette(routes: Sequence[BaseRoute]) -> Starlette:
+    return Starlette(
+        routes=list(routes),
+        exception_handlers={
+            HTTPError: _http_error,
+            StarletteHTTPException: _starlette_error,
+            Exception: _internal_error,
+        },
+    )
+
+
+class Health:
+    """/livez, /readyz and /metrics on the plain metrics listener (never on a TLS door)."""
+
+    def __init__(self, gate: Gate, metrics: GateMetrics, certs: Mapping[str, ReloadingCertificate]):
+        self.gate = gate
+        self.metrics = metrics
+        self.certs = certs
+
+    async def livez(self, request: Request) -> Response:
+        return json_response({"status": "alive"})
+
+    async def readyz(self, request: Request) -> Response:
+        state = self.gate.state
+        components: dict[str, str] = {}
+        components["policy"] = state.errors.get("policy", "ok" if state.engine else "not loaded")
+        components["trust"] = state.errors.get("trust", "ok" if state.engine else "not loaded")
+        if state.store is None:
+            components["audit"] = state.errors.get("audit", "not open")
+        else:
+            try:
+                await asyncio.to_thread(state.store.check_writable)
+                components["audit"] = "ok"
+            except Exception as exc:  # AuditWriteError or anything else: not ready
+                components["audit"] = f"not writable: {exc}"
+        for name, cert in self.certs.items():
+            await asyncio.to_thread(cert.current)  # pick up a rotation even between handshakes
+            info = cert.info
+            components[f"tls-{name}"] = (
+                f"certificate expired at {info.not_after.isoformat()}" if info.expired else "ok"
+            )
+        ready = all(v == "ok" for v in components.values())
+        return json_response(
+            {"status": "ready" if ready else "not-ready", "components": components},
+            200 if ready else 503,
+        )
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        body, ctype = self.metrics.exposition()
+        return Response(body, media_type=ctype.split(";")[0], headers={"Content-Type": ctype})
+
+
+def build_apps(
+    settings: ServerSettings,
+    state: GateState,
+    tokens: TokenStore | None,
+    *,
+    metrics: GateMetrics | None = None,
+    certs: Mapping[str, ReloadingCertificate] | None = None,
+    extra_api_routes: Sequence[BaseRoute] = (),
+) -> GateApps:
+    """Wire doors to one Gate. `extra_api_routes` lets the UI mount its pages on the API port."""
+    metrics = metrics or GateMetrics()
+    certs = dict(certs or {})
+    gate = Gate(
+        state, metrics, threads=settings.engine_threads, cache_ttl=settings.decision_cache_ttl
+    )
+    admission = AdmissionDoor(
+        gate,
+        max_body=settings.max_body,
+        deadline=settings.admission_deadline,
+        snapshots=SnapshotPolicy(settings.snapshot_root, settings.snapshot_max_bytes),
+    )
+    authorize = Authorizer(tokens)
+    api = ApiDoor(
+        gate,
+        authorize,
+        tmp_dir=settings.tmp_dir,
+        max_upload=settings.max_upload,
+        max_small_part=settings.max_small_part,
+    )
+    doc = openapi_document()
+
+    async def openapi(request: Request) -> Response:
+        return json_response(doc)
+
+    health = Health(gate, metrics, certs)
+    admission_app = _starlette(
+        [Route("/admission/v1/validate", admission.validate, methods=["POST"])]
+    )
+    api_app = _starlette(
+        [
+            Route("/api/v1/validate/migration", api.validate_migration, methods=["POST"]),
+            Route("/api/v1/validate/replication", api.validate_replication, methods=["POST"]),
+            Route("/api/v1/audit/logs", api.audit_logs, methods=["GET"]),
+            Route("/api/v1/alerts", api.alerts, methods=["GET"]),
+            Route("/api/v1/alerts/{alert_id:int}/ack", api.ack_alert, methods=["POST"]),
+            Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+            *extra_api_routes,
+        ]
+    )
+    ops_app = _starlette(
+        [
+            Route("/metrics", health.metrics_endpoint, methods=["GET"]),
+            Route("/livez", health.livez, methods=["GET"]),
+            Route("/readyz", health.readyz, methods=["GET"]),
+        ]
+    )
+    admission_app.add_middleware(RequestContext, door="admission", metrics=metrics)
+    api_app.add_middleware(RequestContext, door="api", metrics=metrics)
+    ops_app.add_middleware(RequestContext, door="metrics", metrics=metrics)
+    return GateApps(
+        admission=admission_app, api=api_app, ops=ops_app, gate=gate, metrics=metrics, certs=certs
+    )

@@ -1,0 +1,137 @@
+"""Bearer-token auth for the operator API: roles viewer (reads) and operator (validate, ack).
+
+Token file format, one entry per line (blank lines and `#` comments ignored):
+
+    role:sha256hex-of-token:name        e.g. operator:9f86d0...0f00a08:ci-pipeline
+
+Only the SHA-256 of a token is stored. A presented token is hashed and compared with
+`hmac.compare_digest` against *every* entry (no early exit), so timing does not reveal which
+entry, if any, matched. Tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from webhook.errors import ConfigError
+from webhook.server.devcerts import write_private
+
+Role = Literal["viewer", "operator"]
+ROLES: tuple[Role, ...] = ("viewer", "operator")
+_RANK = {"viewer": 1, "operator": 2}
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+MAX_TOKEN_LEN = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who made a request: the token's name (never the token) and its role."""
+
+    name: str
+    role: Role
+
+    def allows(self, needed: Role) -> bool:
+        """operator implies viewer."""
+        return _RANK[self.role] >= _RANK[needed]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    digest: bytes
+    principal: Principal
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class TokenStore:
+    """The parsed token file; immutable once loaded."""
+
+    def __init__(self, entries: list[_Entry]) -> None:
+        self._entries = tuple(entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @classmethod
+    def parse(cls, text: str, *, source: str = "token file") -> TokenStore:
+        entries: list[_Entry] = []
+        for lineno, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split(":")
+            where = f"line {lineno}"
+            if len(parts) != 3:
+                raise ConfigError("expected role:sha256hex:name", file=source, field=where)
+            role, digest, name = parts
+            if role not in ROLES:
+                raise ConfigError(
+                    f"unknown role {role!r} (expected viewer or operator)", file=source, field=where
+                )
+            if not _HEX64.fullmatch(digest):
+                raise ConfigError(
+                    "token hash must be 64 lowercase hex (sha256 of the token)",
+                    file=source,
+                    field=where,
+                )
+            if not _NAME.fullmatch(name):
+                raise ConfigError(
+                    "name must be 1-64 chars of letters, digits, _ . @ -", file=source, field=where
+                )
+            principal = Principal(name=name, role="operator" if role == "operator" else "viewer")
+            entries.append(_Entry(bytes.fromhex(digest), principal))
+        return cls(entries)
+
+    @classmethod
+    def load(cls, path: Path) -> TokenStore:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read token file: {exc}", file=str(path)) from exc
+        return cls.parse(text, source=str(path))
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal whose hash matches, compared against every entry in constant time."""
+        if not token or len(token) > MAX_TOKEN_LEN:
+            return None
+        presented = hashlib.sha256(token.encode("utf-8")).digest()
+        found: Principal | None = None
+        for entry in self._entries:
+            if hmac.compare_digest(presented, entry.digest) and found is None:
+                found = entry.principal
+        return found
+
+
+def ensure_token_file(token_file: Path, token_text: Path) -> str | None:
+    """First start: create an operator token, store its hash, write it in clear (0600) once.
+
+    Returns the new token (to print once), or None if the token file already existed.
+    """
+    if token_file.exists():
+        return None
+    token = "mg_" + secrets.token_urlsafe(32)
+    line = f"operator:{hash_token(token)}:operator\n"
+    header = "# role:sha256hex-of-token:name  (see docs/api.md); tokens are never stored in clear\n"
+    write_private(token_file, (header + line).encode())
+    write_private(token_text, (token + "\n").encode())
+    return token
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    value = value.strip()
+    return value or None

@@ -1,0 +1,276 @@
+"""The decide-audit-count sequence every door runs, off the event loop, with a hard deadline.
+
+The engine and the durable audit append are blocking, so both run in one worker-thread hop. The
+engine honours its own deadline; `Gate` adds a backstop for a thread that never comes back: past
+deadline + grace the request gets a `deadline-exceeded` BLOCK. A small hand-off lock guarantees
+exactly one audit record per request even when the backstop and the worker race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from webhook.audit import AuditStore, record_decision
+from webhook.contracts.decision import Decision, Reason, Scenario, Source, Step
+from webhook.pipelines import Engine
+from webhook.pipelines.report import rfc3339
+from webhook.server.cache import DecisionCache
+from webhook.server.metrics import GateMetrics
+
+log = logging.getLogger("migration_gate.gate")
+T = TypeVar("T")
+
+#: how long past the engine deadline the backstop waits for a worker thread
+BACKSTOP_GRACE = 0.5
+NO_BUNDLE = "none"
+
+
+@dataclass
+class GateState:
+    """What /readyz reports: every component loaded, or the precise error of the one that is not."""
+
+    engine: Engine | None = None
+    store: AuditStore | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    tls_errors: dict[str, str] = field(default_factory=dict)
+
+
+def door_decision(
+    scenario: Scenario,
+    request_id: str,
+    reasons: Sequence[Reason],
+    *,
+    bundle: str,
+    dry_run: bool,
+    subject: dict[str, str] | None = None,
+    step: str = "door",
+) -> Decision:
+    """A BLOCK made by a door when the engine cannot run (bad object shape, gate not ready)."""
+    return Decision(
+        request_id=request_id,
+        timestamp=rfc3339(datetime.now(UTC)),
+        scenario=scenario,
+        decision="BLOCK",
+        mode="dry-run" if dry_run else "enforce",
+        reasons=tuple(reasons),
+        steps=(Step(name=step, ok=False, detail=reasons[0].message if reasons else None),),
+        subject=dict(subject or {}),
+        policy_bundle=bundle,
+    )
+
+
+def merge(decision: Decision, reasons: Sequence[Reason], warnings: Sequence[Reason]) -> Decision:
+    """Add door-level reasons (BLOCK) and notes (warnings) to an engine decision."""
+    if not reasons and not warnings:
+        return decision
+    update: dict[str, object] = {"warnings": (*decision.warnings, *warnings)}
+    if reasons:
+        update["reasons"] = (*decision.reasons, *reasons)
+        update["decision"] = "BLOCK"
+    return decision.model_copy(update=update)
+
+
+class _Handoff:
+    """Exactly one of {worker, backstop} audits a request: whoever takes the lock first."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.committed = False
+        self.abandoned = False
+
+
+class WorkerPool:
+    """Fixed worker threads fed by a SimpleQueue: a cheaper hop than ThreadPoolExecutor.
+
+    The result goes back to the event loop with `call_soon_threadsafe`, so awaiting it costs
+    one future and no extra task; nothing here ever blocks the loop.
+    """
+
+    def __init__(self, threads: int, name: str = "engine") -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _run(self) -> None:
+        while (job := self._queue.get()) is not None:
+            job()
+
+    def submit(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def deliver(ok: bool, value: object) -> None:
+            if future.done():
+                return
+            if ok:
+                future.set_result(value)  # type: ignore[arg-type]
+            else:
+                future.set_exception(value)  # type: ignore[arg-type]
+
+        def job() -> None:
+            try:
+                result: object = fn()
+                ok = True
+            except BaseException as exc:  # delivered to the awaiting request, never lost
+                result, ok = exc, False
+            if future.done() or loop.is_closed():
+                return  # abandoned by the backstop, or the server has stopped
+            try:
+                loop.call_soon_threadsafe(deliver, ok, result)
+            except RuntimeError:  # the loop closed in between: nobody is waiting any more
+                return
+
+        self._queue.put(job)
+        return future
+
+    def shutdown(self, wait: bool = False) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for t in self._threads:
+                t.join()
+
+
+class Gate:
+    """Engine + audit store + metrics behind one `decide()` for all doors."""
+
+    def __init__(
+        self,
+        state: GateState,
+        metrics: GateMetrics,
+        *,
+        threads: int = 32,
+        cache_ttl: float = 60.0,
+    ) -> None:
+        self.state = state
+        self.metrics = metrics
+        self.pool = WorkerPool(threads)
+        self.cache = DecisionCache(cache_ttl)
+
+    @property
+    def bundle(self) -> str:
+        return self.state.engine.bundle_digest if self.state.engine is not None else NO_BUNDLE
+
+    def close(self, wait: bool = False) -> None:
+        self.pool.shutdown(wait=wait)
+
+    def record(self, decision: Decision, *, source: Source, dry_run: bool) -> Decision:
+        """Blocking: the fail-closed audit append (a failed write turns the decision into BLOCK)."""
+        store = self.state.store
+        if store is None:
+            self.metrics.audit_write_failures.inc()
+            reason = Reason(
+                policy="audit-write-failed",
+                severity="high",
+                field="audit",
+                message="audit store is not open: " + self.state.errors.get("audit", "unknown"),
+            )
+            return merge(decision, [reason], [])
+        return record_decision(
+            store,
+            decision,
+            source=source,
+            dry_run=dry_run,
+            on_write_failure=self.metrics.audit_write_failures.inc,
+        )
+
+    def _unconfigured(
+        self, scenario: Scenario, request_id: str, dry_run: bool, subject: dict[str, str] | None
+    ) -> Decision:
+        why = self.state.errors.get("policy") or self.state.errors.get("trust") or "unknown"
+        reason = Reason(
+            policy="gate-config-invalid",
+            severity="high",
+            field="gate",
+            message=f"the gate is not configured: {why}",
+        )
+        return door_decision(
+            scenario, request_id, [reason], bundle=NO_BUNDLE, dry_run=dry_run, subject=subject,
+            step="load",
+        )  # fmt: skip
+
+    async def decide(
+        self,
+        run: Callable[[Engine, float | None], Decision],
+        *,
+        scenario: Scenario,
+        request_id: str,
+        source: Source,
+        dry_run: bool,
+        reasons: Sequence[Reason] = (),
+        warnings: Sequence[Reason] = (),
+        subject: dict[str, str] | None = None,
+        budget: float | None = None,
+    ) -> Decision:
+        """Run the engine and the audit append in one worker hop; count the final decision."""
+        engine = self.state.engine
+        deadline = time.monotonic() + budget if budget is not None else None
+        handoff = _Handoff()
+
+        def work() -> Decision | None:
+            if engine is None:
+                decision = self._unconfigured(scenario, request_id, dry_run, subject)
+            else:
+                decision = merge(run(engine, deadline), reasons, warnings)
+            with handoff.lock:
+                if handoff.abandoned:
+                    return None
+                handoff.committed = True
+            return self.record(decision, source=source, dry_run=dry_run)
+
+        future = self.pool.submit(work)
+        timer: asyncio.TimerHandle | None = None
+        if budget is not None:
+            loop = asyncio.get_running_loop()
+
+            def backstop() -> None:
+                with handoff.lock:
+                    if handoff.committed:
+                        return  # the worker is auditing its own decision: wait for it
+                    handoff.abandoned = True
+                if not future.done():
+                    future.set_result(None)
+
+            timer = loop.call_later(budget + BACKSTOP_GRACE, backstop)
+        try:
+            result = await future
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if result is None:
+            log.error(
+                "engine did not return within %.3gs",
+                budget,
+                extra={"event": "deadline-backstop", "request_id": request_id},
+            )
+            late = door_decision(
+                scenario,
+                request_id,
+                [
+                    Reason(
+                        policy="deadline-exceeded",
+                        severity="high",
+                        field="deadline",
+                        message=f"no decision within the {budget:g}s admission deadline",
+                    )
+                ],
+                bundle=self.bundle,
+                dry_run=dry_run,
+                subject=subject,
+                step="deadline",
+            )
+            result = await asyncio.to_thread(self.record, late, source=source, dry_run=dry_run)
+        self.metrics.observe_decision(result, source=source, dry_run=dry_run)
+        return result

@@ -1,0 +1,125 @@
+"""Structured JSON logs on stderr (stdout carries the audit JSON lines) and per-request ids.
+
+`RequestContext` is a pure ASGI middleware: it accepts a sane `X-Request-ID` or makes a uuid4,
+echoes it on the response, times the request for `request_duration_seconds{door}` and writes
+one access line: ts, level, request_id, door, method, path, status, duration_ms, decision.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from webhook.server.metrics import GateMetrics
+
+access_log = logging.getLogger("migration_gate.access")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_EXTRAS = (
+    "event", "request_id", "door", "method", "path", "status", "duration_ms", "decision",
+    "principal", "component", "url",
+)  # fmt: skip
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; only whitelisted extras, so nothing secret slips in by accident."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in _EXTRAS:
+            if key in record.__dict__:
+                out[key] = record.__dict__[key]
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str) -> None:
+    """Route every logger (ours and uvicorn's) through one JSON handler on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = []
+        lg.propagate = True
+    logging.getLogger("uvicorn.access").disabled = True  # RequestContext writes access lines
+
+
+def request_id_from(raw: str | None) -> str:
+    """The caller's id if it is sane (it ends up in logs and headers), else a fresh uuid4."""
+    if raw is not None and _SANE_ID.fullmatch(raw):
+        return raw
+    return str(uuid.UUID(bytes=os.urandom(16), version=4))
+
+
+class RequestContext:
+    """ASGI middleware: request id, duration metric, one JSON access line per request."""
+
+    def __init__(self, app: ASGIApp, *, door: str, metrics: GateMetrics) -> None:
+        self.app = app
+        self.door = door
+        self.histogram = metrics.request_duration.labels(door=door)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        raw = None
+        for key, value in scope.get("headers", ()):
+            if key == b"x-request-id":
+                raw = value.decode("latin-1")
+                break
+        request_id = request_id_from(raw)
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+        header = (b"x-request-id", request_id.encode("ascii"))
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            self.histogram.observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                line: dict[str, Any] = {
+                    "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "level": "info",
+                    "logger": access_log.name,
+                    "msg": "request",
+                    "request_id": request_id,
+                    "door": self.door,
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                }
+                if "decision" in state:
+                    line["decision"] = state["decision"]
+                if "principal" in state:
+                    line["principal"] = state["principal"]
+                # one write, no logging machinery: this runs on every request
+                sys.stderr.write(json.dumps(line, ensure_ascii=False) + "\n")

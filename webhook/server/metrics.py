@@ -1,0 +1,121 @@
+"""Prometheus metrics (DESIGN section 6), one fresh registry per `GateMetrics` (no globals).
+
+Dry runs: DESIGN fixes the label set of `decisions_total`, so a dry-run decision is counted there
+like any other (source="admission") and *also* in `migration_gate_dry_run_decisions_total`.
+Label values are bounded: env is prod|staging|unknown, policy ids come from the engine's fixed set.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from webhook import __version__
+from webhook.contracts.decision import Decision, Reason
+
+PREFIX = "migration_gate_"
+ENVS = ("prod", "staging")
+DOORS = ("admission", "api", "ui", "metrics")
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 8.0, 10.0)
+
+
+def env_label(decision: Decision) -> str:
+    env = decision.subject.get("env", "")
+    return env if env in ENVS else "unknown"
+
+
+class GateMetrics:
+    """Every metric the gate exports, registered in its own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[int, tuple[str, ...]], Counter] = {}
+        r = self.registry
+        self.decisions = Counter(
+            PREFIX + "decisions_total",
+            "Decisions by scenario, verdict, door and env (dry runs included).",
+            ["scenario", "decision", "source", "env"],
+            registry=r,
+        )
+        self.dry_run_decisions = Counter(
+            PREFIX + "dry_run_decisions_total",
+            "Admission dryRun decisions (also counted in decisions_total).",
+            ["scenario", "decision", "env"],
+            registry=r,
+        )
+        self.policy_violations = Counter(
+            PREFIX + "policy_violations_total",
+            "Findings by policy id, env and action (enforce, warn, audit).",
+            ["policy", "env", "action"],
+            registry=r,
+        )
+        self.integrity_failures = Counter(
+            PREFIX + "integrity_failures_total",
+            "Critical integrity/signature findings by check (reason id).",
+            ["check"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            PREFIX + "request_duration_seconds",
+            "HTTP request duration by door.",
+            ["door"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.audit_write_failures = Counter(
+            PREFIX + "audit_write_failures_total",
+            "Audit appends that failed (each turned its decision into a BLOCK).",
+            registry=r,
+        )
+        self.tls_not_after = Gauge(
+            PREFIX + "tls_cert_not_after_timestamp_seconds",
+            "Expiry (unix time) of the certificate currently served, by listener.",
+            ["listener"],
+            registry=r,
+        )
+        self.tls_reload_failures = Counter(
+            PREFIX + "tls_reload_failures_total",
+            "Rotated certificate/key pairs that could not be loaded (old pair kept).",
+            ["listener"],
+            registry=r,
+        )
+        self.admission_skipped = Counter(
+            PREFIX + "admission_skipped_total",
+            "Admission requests allowed untouched (not a gated kind, or DELETE/CONNECT).",
+            ["kind", "operation"],
+            registry=r,
+        )
+        self.build_info = Gauge(
+            PREFIX + "build_info", "Build information.", ["version"], registry=r
+        )
+        self.build_info.labels(version=__version__).set(1)
+        for door in DOORS:
+            self.request_duration.labels(door=door)
+
+    def _child(self, metric: Counter, *labels: str) -> Counter:
+        """labels() with a cache: label values are bounded, lookups happen per decision."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children.setdefault(key, metric.labels(*labels))
+        return child
+
+    def observe_decision(self, decision: Decision, *, source: str, dry_run: bool) -> None:
+        env = env_label(decision)
+        self._child(self.decisions, decision.scenario, decision.decision, source, env).inc()
+        if dry_run:
+            self._child(self.dry_run_decisions, decision.scenario, decision.decision, env).inc()
+        groups: tuple[tuple[tuple[Reason, ...], str | None], ...] = (
+            (decision.reasons, None),
+            (decision.warnings, "warn"),
+            (decision.audited, "audit"),
+        )
+        for reasons, action in groups:
+            for reason in reasons:
+                act = action or reason.action
+                self._child(self.policy_violations, reason.policy, env, act).inc()
+                if reason.severity == "critical":
+                    self._child(self.integrity_failures, reason.policy).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,305 @@
+"""Kubernetes objects -> engine inputs (MigrationRequest, ReplicationRequest, labelled ConfigMaps).
+
+Pure conversion, no verdicts: whatever is missing or mistyped is passed on so the engine reports
+it naming the field. The only checks here are about the object's *shape* (which the engine cannot
+see) and the one rule that links the CRD fields to a signed payload: a signed MigrationRequest's
+spec must say exactly what the signed manifest says.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from webhook.contracts.decision import Reason, Scenario
+from webhook.pipelines import MigrationInputs, ReplicationInputs
+from webhook.pipelines.inputs import (
+    ATTESTATION_FILE,
+    CONFIG_FILE,
+    MANIFEST_FILE,
+    MANIFEST_SIGNATURE_FILE,
+    REPLICATION_FILE,
+    WAL_DIR,
+)
+
+GROUP = "migrationgate.io"
+VERSION = "v1alpha1"
+SCENARIO_LABEL = "migrationgate.io/scenario"
+CM_ATTESTATION = "attestation.dsse.json"
+MAX_WAL_FILES = 1000
+
+#: spec field -> manifest field, in manifest order
+MIGRATION_FIELDS = (
+    ("appId", "app_id"),
+    ("env", "env"),
+    ("version", "version"),
+    ("configSha256", "config_sha256"),
+)
+REPLICATION_FIELDS = (
+    ("sourceDb", "source_db"),
+    ("env", "env"),
+    ("targetDb", "target_db"),
+    ("expectedSnapshotHash", "expected_snapshot_hash"),
+    ("syncMode", "sync_mode"),
+    ("walFiles", "wal_files"),
+)
+
+Kind = Literal["MigrationRequest", "ReplicationRequest", "ConfigMap"]
+
+
+class ObjectError(Exception):
+    """A gated object whose shape is unusable: denied without reaching the engine."""
+
+    def __init__(self, scenario: Scenario, field: str, message: str) -> None:
+        super().__init__(message)
+        self.scenario = scenario
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Converted:
+    """Engine inputs plus door-level reasons (blocking) and notes (warnings) to merge in."""
+
+    scenario: Scenario
+    inputs: MigrationInputs | ReplicationInputs
+    reasons: tuple[Reason, ...] = ()
+    warnings: tuple[Reason, ...] = ()
+    snapshot: Path | None = None
+    subject: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotPolicy:
+    """Which `file://` snapshot URIs admission may hash: under `root`, at most `max_bytes`."""
+
+    root: Path | None
+    max_bytes: int
+
+
+def gated_kind(group: str, version: str, kind: str, obj: Mapping[str, Any] | None) -> Kind | None:
+    """The gated kind of an object, or None if the gate lets it through untouched."""
+    if group == GROUP and kind in ("MigrationRequest", "ReplicationRequest"):
+        return kind  # type: ignore[return-value]
+    if group == "" and version == "v1" and kind == "ConfigMap":
+        labels = (obj or {}).get("metadata", {}).get("labels") if isinstance(obj, dict) else None
+        if isinstance(labels, dict) and SCENARIO_LABEL in labels:
+            return "ConfigMap"
+    return None
+
+
+def _spec(obj: Mapping[str, Any], scenario: Scenario) -> Mapping[str, Any]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        raise ObjectError(scenario, "spec", "spec must be an object")
+    return spec
+
+
+def _json_bytes(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _signature_reason(message: str) -> Reason:
+    return Reason(
+        policy="signature-invalid",
+        severity="critical",
+        field="spec.signature",
+        message=message,
+        file=MANIFEST_SIGNATURE_FILE,
+    )
+
+
+def migration_request(obj: Mapping[str, Any]) -> Converted:
+    spec = _spec(obj, "T1")
+    present = {m: spec[s] for s, m in MIGRATION_FIELDS if s in spec}
+    config_raw = spec.get("config")
+    if config_raw is not None and not isinstance(config_raw, str):
+        raise ObjectError(
+            "T1", "spec.config", "spec.config must be a string (the app-config.yaml text)"
+        )
+    config = config_raw.encode("utf-8") if isinstance(config_raw, str) else None
+    signature = spec.get("signature")
+    reasons: list[Reason] = []
+    manifest = _json_bytes(present)
+    sig_bytes: bytes | None = None
+    if signature is not None:
+        sig_bytes = _json_bytes(signature)
+        payload = signature.get("payload") if isinstance(signature, dict) else None
+        try:
+            if not isinstance(payload, str):
+                raise ValueError("spec.signature.payload must be a base64 string")
+            decoded = base64.b64decode(payload, validate=True)
+            signed = json.loads(decoded)
+            if not isinstance(signed, dict):
+                raise ValueError("the signed payload is not a JSON object")
+        except (ValueError, binascii.Error) as exc:
+            reasons.append(_signature_reason(f"payload unreadable: {exc}"))
+        else:
+            manifest = decoded  # the exact signed bytes, never a re-serialisation
+            differing = [s for s, m in MIGRATION_FIELDS if spec.get(s) != signed.get(m)]
+            if differing:
+                reasons.append(
+                    _signature_reason(
+                        "payload does not match spec (differs in: " + ", ".join(differing) + ")"
+                    )
+                )
+    subject = {m: v for m, v in present.items() if isinstance(v, str) and m != "config_sha256"}
+    return Converted(
+        scenario="T1",
+        inputs=MigrationInputs(manifest=manifest, config=config, signature=sig_bytes),
+        reasons=tuple(reasons),
+        subject=subject,
+    )
+
+
+def resolve_snapshot_uri(uri: object, policy: SnapshotPolicy) -> tuple[Path | None, str | None]:
+    """(path, None) if admission may hash it, else (None, why not) - never touching other files."""
+    if not isinstance(uri, str):
+        return None, "spec.snapshot.uri must be a string"
+    parts = urlsplit(uri)
+    if parts.scheme != "file":
+        return (
+            None,
+            f"only file:// URIs are hashed at admission (found {parts.scheme or 'none'}://)",
+        )
+    if parts.netloc not in ("", "localhost"):
+        return None, "file:// URI must not name a host"
+    if policy.root is None:
+        return None, "no snapshot root is configured (--snapshot-root)"
+    try:
+        root = policy.root.resolve(strict=True)
+        path = Path(unquote(parts.path)).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None, "snapshot file not found under the snapshot root"
+    if not path.is_relative_to(root) or not path.is_file():
+        return None, "snapshot is not a regular file under the snapshot root"
+    size = os.stat(path).st_size
+    if size > policy.max_bytes:
+        return None, (
+            f"snapshot is {size} bytes, over the admission hashing limit of {policy.max_bytes}"
+        )
+    return path, None
+
+
+def sibling_wal_files(snapshot: Path, policy: SnapshotPolicy) -> dict[str, Path]:
+    """WAL segments in `wal_files/` beside a local snapshot (the artifact folder layout).
+
+    Only regular files (no symlinks) directly in that directory; bounded in count. The engine
+    checks each against the manifest, exactly as the CLI does for a folder.
+    """
+    wal_dir = snapshot.parent / WAL_DIR
+    if policy.root is None or wal_dir.is_symlink() or not wal_dir.is_dir():
+        return {}
+    found: dict[str, Path] = {}
+    for entry in sorted(wal_dir.iterdir())[: MAX_WAL_FILES + 1]:
+        if entry.is_symlink() or not entry.is_file():
+            continue
+        found[entry.name] = entry
+    if len(found) > MAX_WAL_FILES:
+        raise ObjectError("T2", "spec.snapshot.uri", f"more than {MAX_WAL_FILES} WAL files")
+    return found
+
+
+def replication_request(obj: Mapping[str, Any], snapshots: SnapshotPolicy) -> Converted:
+    spec = _spec(obj, "T2")
+    present = {m: spec[s] for s, m in REPLICATION_FIELDS if s in spec}
+    manifest = _json_bytes(present)  # JSON is YAML: parsed by the same strict loader
+    attestation = spec.get("attestation")
+    snapshot: Path | None = None
+    warnings: list[Reason] = []
+    snap = spec.get("snapshot")
+    if snap is not None:
+        uri = snap.get("uri") if isinstance(snap, dict) else None
+        snapshot, why = resolve_snapshot_uri(uri, snapshots)
+        if why is not None:
+            warnings.append(
+                Reason(
+                    policy="snapshot-not-hashed",
+                    severity="info",
+                    field="spec.snapshot.uri",
+                    message=f"{why}; integrity rests on the attestation",
+                    action="warn",
+                )
+            )
+    subject = {
+        m: v for m, v in present.items() if isinstance(v, str) and m in ("source_db", "target_db")
+    }
+    # A local snapshot means full verification, exactly as the CLI does for a folder: its bytes,
+    # its WAL segments beside it, and the attestation if one is given. Otherwise the attestation
+    # alone proves integrity (DESIGN section 5).
+    wal = sibling_wal_files(snapshot, snapshots) if snapshot is not None else {}
+    return Converted(
+        scenario="T2",
+        inputs=ReplicationInputs(
+            manifest=manifest,
+            snapshot=snapshot,
+            wal_files=dict(wal),
+            attestation=_json_bytes(attestation) if attestation is not None else None,
+            snapshot_required=snapshot is not None,
+        ),
+        warnings=tuple(warnings),
+        snapshot=snapshot,
+        subject=subject,
+    )
+
+
+def _cm_value(data: Mapping[str, Any], key: str, scenario: Scenario) -> bytes | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ObjectError(scenario, f"data.{key}", "ConfigMap data values must be strings")
+    return value.encode("utf-8")
+
+
+def config_map(obj: Mapping[str, Any]) -> Converted:
+    labels = obj.get("metadata", {}).get("labels", {})
+    label = labels.get(SCENARIO_LABEL)
+    scenario: Scenario = "T2" if label == "replication" else "T1"
+    if label not in ("migration", "replication"):
+        raise ObjectError(
+            scenario,
+            f"metadata.labels[{SCENARIO_LABEL}]",
+            f"must be migration or replication (found {label!r})",
+        )
+    data = obj.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ObjectError(scenario, "data", "ConfigMap data must be an object")
+    if label == "migration":
+        return Converted(
+            scenario="T1",
+            inputs=MigrationInputs(
+                manifest=_cm_value(data, MANIFEST_FILE, "T1"),
+                config=_cm_value(data, CONFIG_FILE, "T1"),
+                signature=_cm_value(data, MANIFEST_SIGNATURE_FILE, "T1"),
+            ),
+        )
+    attestation = _cm_value(data, CM_ATTESTATION, "T2")
+    if attestation is None:
+        attestation = _cm_value(data, ATTESTATION_FILE, "T2")
+    return Converted(
+        scenario="T2",
+        inputs=ReplicationInputs(
+            manifest=_cm_value(data, REPLICATION_FILE, "T2"),
+            snapshot=None,
+            attestation=attestation,
+            snapshot_required=False,
+        ),
+    )
+
+
+def convert(kind: Kind, obj: Mapping[str, Any], snapshots: SnapshotPolicy) -> Converted:
+    if kind == "MigrationRequest":
+        return migration_request(obj)
+    if kind == "ReplicationRequest":
+        return replication_request(obj, snapshots)
+    return config_map(obj)

@@ -1,0 +1,248 @@
+"""`serve(settings)`: one process, three uvicorn servers on one event loop, graceful shutdown.
+
+Start-up never refuses to run because of the *gate's* configuration: a policy bundle, trust store
+or audit store that fails to load leaves the process serving but unready (/readyz 503) and every
+admission denied with `gate-config-invalid`, so the failure is visible rather than a crash loop.
+Transport problems (no usable certificate, a port in use) exit non-zero: nothing can be served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import uvicorn
+import uvloop
+from starlette.types import ASGIApp
+
+from webhook.audit import open_store
+from webhook.errors import ConfigError
+from webhook.pipelines import Engine
+from webhook.server.app import GateApps, build_apps
+from webhook.server.auth import TokenStore, ensure_token_file
+from webhook.server.devcerts import ensure_dev_tls
+from webhook.server.gate import GateState
+from webhook.server.logs import configure_logging
+from webhook.server.metrics import GateMetrics
+from webhook.server.settings import ServerSettings
+from webhook.server.tls import CertInfo, ReloadingCertificate
+
+log = logging.getLogger("migration_gate.serve")
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+class _Server(uvicorn.Server):
+    """uvicorn Server whose signals are handled once for all three servers by `serve`."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@dataclass
+class Listener:
+    name: str
+    app: ASGIApp
+    port: int
+    cert: ReloadingCertificate | None
+
+
+def load_state(settings: ServerSettings) -> GateState:
+    """Engine and audit store; each failure recorded with its precise message, never raised."""
+    state = GateState()
+    try:
+        state.engine = Engine.load(settings.policy, settings.trust_dir)
+    except ConfigError as exc:
+        trust = settings.trust_dir is not None and (exc.file or "").startswith(
+            str(settings.trust_dir)
+        )
+        state.errors["trust" if trust else "policy"] = exc.diagnostics()
+        log.error(
+            "gate not ready: %s",
+            exc.diagnostics(),
+            extra={"event": "config-invalid", "component": "engine"},
+        )
+    try:
+        state.store = open_store(settings.audit_db_path)
+    except (ConfigError, OSError) as exc:
+        msg = exc.diagnostics() if isinstance(exc, ConfigError) else str(exc)
+        state.errors["audit"] = msg
+        log.error(
+            "gate not ready: %s", msg, extra={"event": "config-invalid", "component": "audit"}
+        )
+    return state
+
+
+def prepare(settings: ServerSettings) -> tuple[str | None, TokenStore]:
+    """State dir, dev TLS material, token file. Returns the first-start token (print once)."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if settings.dev_tls and ensure_dev_tls(
+        settings.ca_cert_path,
+        settings.ca_key_path,
+        settings.cert_path,
+        settings.key_path,
+        settings.dns_names,
+    ):
+        log.info(
+            "wrote dev CA and server certificate under %s",
+            settings.tls_dir,
+            extra={"event": "dev-tls"},
+        )
+    token = None
+    if settings.token_file is None:
+        token = ensure_token_file(settings.token_file_path, settings.token_text_path)
+    elif not settings.token_file.exists():
+        raise ConfigError("token file not found", file=str(settings.token_file))
+    return token, TokenStore.load(settings.token_file_path)
+
+
+def _cert(settings: ServerSettings, metrics: GateMetrics, name: str) -> ReloadingCertificate:
+    def on_load(info: CertInfo) -> None:
+        metrics.tls_not_after.labels(listener=name).set(info.not_after.timestamp())
+
+    reloader = ReloadingCertificate(
+        settings.cert_path,
+        settings.key_path,
+        client_ca=settings.client_ca if name == "admission" else None,
+        on_load=on_load,
+        on_refused=metrics.tls_reload_failures.labels(listener=name).inc,
+    )
+    return reloader
+
+
+def _config(settings: ServerSettings, listener: Listener) -> uvicorn.Config:
+    kwargs: dict[str, object] = {}
+    if listener.cert is not None:
+        kwargs = {"ssl_certfile": str(listener.cert.cert), "ssl_keyfile": str(listener.cert.key)}
+    config = uvicorn.Config(
+        listener.app,
+        host=settings.host,
+        port=listener.port,
+        loop="none",
+        http="httptools",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=int(max(1, settings.shutdown_timeout)),
+        limit_concurrency=settings.max_concurrency,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    config.load()
+    if listener.cert is not None:
+        # DESIGN 6: swap in our context (TLS 1.2+, AEAD, sni_callback reload) after load()
+        config.ssl = listener.cert.context
+    return config
+
+
+def _banner(settings: ServerSettings, servers: dict[str, _Server], token: str | None) -> None:
+    urls: dict[str, str] = {}
+    for name, server in servers.items():
+        scheme = "https" if server.config.ssl is not None else "http"
+        port = server.servers[0].sockets[0].getsockname()[1] if server.servers else 0
+        host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+        host = f"[{host}]" if ":" in host else host
+        urls[name] = f"{scheme}://{host}:{port}"
+    log.info("serving", extra={"event": "listening", "url": urls})
+    lines = [
+        "migration-gate is serving",
+        f"  state dir : {settings.state_dir.resolve()}",
+        f"  admission : {urls['admission']}/admission/v1/validate",
+        f"  API       : {urls['api']}/api/v1/  (openapi: {urls['api']}/api/v1/openapi.json)",
+        f"  metrics   : {urls['metrics']}/metrics  {urls['metrics']}/readyz",
+        f"  audit db  : {settings.audit_db_path}",
+        f"  tokens    : {settings.token_file_path}",
+    ]
+    if settings.dev_tls:
+        lines.append(f"  dev CA    : {settings.ca_cert_path.resolve()}  (curl --cacert ...)")
+    if token is not None:
+        lines.append(f"  operator token (shown once, also in {settings.token_text_path}):")
+        lines.append(f"    {token}")
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+async def _serve_all(
+    settings: ServerSettings, apps: GateApps, listeners: list[Listener], token: str | None
+) -> int:
+    servers = {lst.name: _Server(_config(settings, lst)) for lst in listeners}
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        log.info(
+            "received %s: stop accepting, finish in-flight requests",
+            sig.name,
+            extra={"event": "shutdown"},
+        )
+        for server in servers.values():
+            if server.should_exit:
+                server.force_exit = True  # second signal: stop waiting
+            server.should_exit = True
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    failed: list[str] = []
+
+    async def run_one(name: str, server: _Server) -> None:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits on bind errors; take the others down too
+            failed.append(name)
+            for other in servers.values():
+                other.should_exit = True
+
+    async def announce() -> None:
+        while not all(s.started for s in servers.values()):
+            if failed or stopping.is_set():
+                return
+            await asyncio.sleep(0.02)
+        _banner(settings, servers, token)
+
+    await asyncio.gather(announce(), *(run_one(n, s) for n, s in servers.items()))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+    if failed:
+        log.error("listener(s) failed to start: %s", ", ".join(failed), extra={"event": "exit"})
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def serve(settings: ServerSettings) -> int:
+    """Run the gate until SIGTERM/SIGINT; 0 after a clean shutdown."""
+    configure_logging(settings.log_level)
+    metrics = GateMetrics()
+    try:
+        token, tokens = prepare(settings)
+        certs = {"admission": _cert(settings, metrics, "admission")}
+        if settings.api_tls:
+            certs["api"] = _cert(settings, metrics, "api")
+    except ConfigError as exc:
+        log.error("cannot start: %s", exc.diagnostics(), extra={"event": "exit"})
+        print(f"migration-gate serve: {exc.diagnostics()}", file=sys.stderr)
+        return EXIT_CONFIG
+    state = load_state(settings)
+    apps = build_apps(settings, state, tokens, metrics=metrics, certs=certs)
+    listeners = [
+        Listener("admission", apps.admission, settings.admission_port, certs["admission"]),
+        Listener("api", apps.api, settings.api_port, certs.get("api")),
+        Listener("metrics", apps.ops, settings.metrics_port, None),
+    ]
+    try:
+        code = uvloop.run(_serve_all(settings, apps, listeners, token))
+    finally:
+        apps.gate.close()
+        if state.store is not None:
+            close = getattr(state.store, "close", None)
+            if callable(close):
+                close()
+    log.info("stopped", extra={"event": "exit"})
+    return code

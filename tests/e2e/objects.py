@@ -6,11 +6,13 @@ Each example folder holds the artifacts under the spec's file names and `expecte
   camelCase spec fields, the exact app-config.yaml text, the parsed DSSE envelope;
 - a ConfigMap labelled `migrationgate.io/scenario` whose data keys are the files' exact text.
 
-Admission sees only what the object carries. A ConfigMap carries no snapshot bytes, and neither
-form carries WAL bytes, so a defect that lives only in those bytes (a replaced snapshot, a tampered
-WAL segment, a malicious archive member) is out of admission's reach by design: the attestation's
-digests match the manifest, and the bytes are verified by the CLI/API doors before a restore.
-`admission_expectation` says, per form, whether the example's expected decision applies or why not.
+Admission sees what the object carries plus, when the object names a snapshot by a file:// uri
+under the gate's snapshot root (spec.snapshot.uri, or the ConfigMap key `snapshot.uri`), that
+snapshot and the wal_files/ beside it: then it sees everything the CLI sees. Without a hashable
+snapshot (e.g. a kind cluster whose gate cannot read these files) a defect that lives only in
+snapshot or WAL bytes is out of admission's reach by design: the attestation's digests match the
+manifest, and the bytes are verified by the CLI/API doors before a restore.
+`admission_expectation` says whether the example's expected decision applies or why not.
 """
 
 from __future__ import annotations
@@ -181,13 +183,22 @@ def replication_request(
     }
 
 
-def config_map(example: Example, namespace: str) -> dict[str, Any]:
-    """Labelled ConfigMap whose data values are the exact file texts (hashes stay valid)."""
+def config_map(
+    example: Example, namespace: str, snapshot_root: Path | None = None
+) -> dict[str, Any]:
+    """Labelled ConfigMap whose data values are the exact file texts (hashes stay valid).
+
+    With a snapshot root, a replication ConfigMap also names its snapshot (`snapshot.uri`, the
+    same file:// contract as a ReplicationRequest's spec.snapshot.uri) so the gate hashes it.
+    """
     if example.scenario == "migration":
         files = {k: k for k in (MIGRATION_MANIFEST, APP_CONFIG, MIGRATION_SIGNATURE)}
     else:
         files = {REPLICATION_MANIFEST: REPLICATION_MANIFEST, SNAPSHOT_ATTESTATION: CM_ATTESTATION}
     data = {key: example.text(name) for name, key in files.items() if example.has(name)}
+    uri = _snapshot_uri(example, snapshot_root)
+    if uri is not None:
+        data["snapshot.uri"] = uri
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -196,13 +207,16 @@ def config_map(example: Example, namespace: str) -> dict[str, Any]:
     }
 
 
+def _snapshot_uri(example: Example, snapshot_root: Path | None) -> str | None:
+    if example.scenario != "replication" or snapshot_root is None or not example.has(SNAPSHOT):
+        return None
+    return (example.path / SNAPSHOT).resolve().as_uri()
+
+
 def crd_object(example: Example, namespace: str, snapshot_root: Path | None) -> dict[str, Any]:
     if example.scenario == "migration":
         return migration_request(example, namespace)
-    uri = None
-    if snapshot_root is not None and example.has(SNAPSHOT):
-        uri = (example.path / SNAPSHOT).resolve().as_uri()
-    return replication_request(example, namespace, uri)
+    return replication_request(example, namespace, _snapshot_uri(example, snapshot_root))
 
 
 def _wal_bytes_differ(example: Example) -> bool:
@@ -225,14 +239,16 @@ def _wal_bytes_differ(example: Example) -> bool:
     return False
 
 
-def admission_expectation(
-    example: Example, form: Form, snapshot_hashed: bool
-) -> tuple[Expected | None, str]:
-    """(what admission must decide, '') or (None, why this form cannot decide this example)."""
-    if example.scenario == "replication":
+def admission_expectation(example: Example, snapshot_hashed: bool) -> tuple[Expected | None, str]:
+    """(what admission must decide, '') or (None, why this form cannot decide this example).
+
+    With the snapshot hashed at admission (a file:// uri under the gate's snapshot root, in the
+    CRD or the ConfigMap form), the gate also reads the wal_files/ beside it: it sees everything
+    the CLI sees. Otherwise (e.g. a kind cluster) integrity rests on the attestation alone.
+    """
+    if example.scenario == "replication" and not snapshot_hashed:
         if _wal_bytes_differ(example):
             return None, "the defect is in WAL bytes, which no admission object carries"
-        sees_snapshot = form == "crd" and snapshot_hashed
-        if not sees_snapshot and SNAPSHOT_POLICIES.intersection(example.expected.policies):
+        if SNAPSHOT_POLICIES.intersection(example.expected.policies):
             return None, "the defect is in the snapshot's bytes, which this object does not carry"
     return example.expected, ""

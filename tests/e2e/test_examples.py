@@ -32,7 +32,7 @@ ADMISSION: list[tuple[Example, Form]] = []
 OUT_OF_REACH: dict[str, tuple[Example, list[str]]] = {}
 for _ex in EXAMPLE_SET:
     for _form in FORMS:
-        _expected, _why = admission_expectation(_ex, _form, snapshot_hashed_at_admission())
+        _expected, _why = admission_expectation(_ex, snapshot_hashed_at_admission())
         if _expected is not None:
             ADMISSION.append((_ex, _form))
         else:
@@ -58,13 +58,13 @@ def test_example_through_admission(
     case: tuple[Example, Form], cluster: Cluster, gate: Gate, namespace: str
 ) -> None:
     example, form = case
-    expected, why = admission_expectation(example, form, snapshot_hashed_at_admission())
+    expected, why = admission_expectation(example, snapshot_hashed_at_admission())
     assert expected is not None, why
+    root = EXAMPLES if snapshot_hashed_at_admission() else None
     if form == "crd":
-        hashed = snapshot_hashed_at_admission()
-        obj = crd_object(example, namespace, snapshot_root=EXAMPLES if hashed else None)
+        obj = crd_object(example, namespace, snapshot_root=root)
     else:
-        obj = config_map(example, namespace)
+        obj = config_map(example, namespace, snapshot_root=root)
     result = cluster.kubectl.apply(obj)
     kind, name = obj["kind"], obj["metadata"]["name"]
     if expected.decision == "ALLOW":

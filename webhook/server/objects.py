@@ -33,6 +33,7 @@ GROUP = "migrationgate.io"
 VERSION = "v1alpha1"
 SCENARIO_LABEL = "migrationgate.io/scenario"
 CM_ATTESTATION = "attestation.dsse.json"
+CM_SNAPSHOT_URI = "snapshot.uri"
 MAX_WAL_FILES = 1000
 
 #: spec field -> manifest field, in manifest order
@@ -212,28 +213,56 @@ def replication_request(obj: Mapping[str, Any], snapshots: SnapshotPolicy) -> Co
     present = {m: spec[s] for s, m in REPLICATION_FIELDS if s in spec}
     manifest = _json_bytes(present)  # JSON is YAML: parsed by the same strict loader
     attestation = spec.get("attestation")
-    snapshot: Path | None = None
-    warnings: list[Reason] = []
     snap = spec.get("snapshot")
-    if snap is not None:
-        uri = snap.get("uri") if isinstance(snap, dict) else None
-        snapshot, why = resolve_snapshot_uri(uri, snapshots)
-        if why is not None:
-            warnings.append(
-                Reason(
-                    policy="snapshot-not-hashed",
-                    severity="info",
-                    field="spec.snapshot.uri",
-                    message=f"{why}; integrity rests on the attestation",
-                    action="warn",
-                )
-            )
+    uri = (snap.get("uri") if isinstance(snap, dict) else None) if snap is not None else None
+    snapshot, warnings = _local_snapshot(uri, snap is not None, snapshots, "spec.snapshot.uri")
     subject = {
         m: v for m, v in present.items() if isinstance(v, str) and m in ("source_db", "target_db")
     }
-    # A local snapshot means full verification, exactly as the CLI does for a folder: its bytes,
-    # its WAL segments beside it, and the attestation if one is given. Otherwise the attestation
-    # alone proves integrity (DESIGN section 5).
+    return _replication(
+        manifest,
+        _json_bytes(attestation) if attestation is not None else None,
+        snapshot,
+        warnings,
+        snapshots,
+        subject=subject,
+    )
+
+
+def _local_snapshot(
+    uri: object, given: bool, snapshots: SnapshotPolicy, field: str
+) -> tuple[Path | None, tuple[Reason, ...]]:
+    """The local snapshot a `file://` uri names, or None with a warning saying why not."""
+    if not given:
+        return None, ()
+    snapshot, why = resolve_snapshot_uri(uri, snapshots)
+    if why is None:
+        return snapshot, ()
+    warning = Reason(
+        policy="snapshot-not-hashed",
+        severity="info",
+        field=field,
+        message=f"{why}; integrity rests on the attestation",
+        action="warn",
+    )
+    return None, (warning,)
+
+
+def _replication(
+    manifest: bytes | None,
+    attestation: bytes | None,
+    snapshot: Path | None,
+    warnings: tuple[Reason, ...],
+    snapshots: SnapshotPolicy,
+    *,
+    subject: dict[str, str] | None = None,
+) -> Converted:
+    """Both replication forms (CRD and ConfigMap) build their inputs here, identically.
+
+    A local snapshot means full verification, exactly as the CLI does for a folder: its bytes,
+    its WAL segments beside it, and the attestation if one is given. Otherwise the attestation
+    alone proves integrity (DESIGN section 5).
+    """
     wal = sibling_wal_files(snapshot, snapshots) if snapshot is not None else {}
     return Converted(
         scenario="T2",
@@ -241,12 +270,12 @@ def replication_request(obj: Mapping[str, Any], snapshots: SnapshotPolicy) -> Co
             manifest=manifest,
             snapshot=snapshot,
             wal_files=dict(wal),
-            attestation=_json_bytes(attestation) if attestation is not None else None,
+            attestation=attestation,
             snapshot_required=snapshot is not None,
         ),
-        warnings=tuple(warnings),
+        warnings=warnings,
         snapshot=snapshot,
-        subject=subject,
+        subject=subject or {},
     )
 
 
@@ -259,7 +288,7 @@ def _cm_value(data: Mapping[str, Any], key: str, scenario: Scenario) -> bytes | 
     return value.encode("utf-8")
 
 
-def config_map(obj: Mapping[str, Any]) -> Converted:
+def config_map(obj: Mapping[str, Any], snapshots: SnapshotPolicy) -> Converted:
     labels = obj.get("metadata", {}).get("labels", {})
     label = labels.get(SCENARIO_LABEL)
     scenario: Scenario = "T2" if label == "replication" else "T1"
@@ -286,14 +315,12 @@ def config_map(obj: Mapping[str, Any]) -> Converted:
     attestation = _cm_value(data, CM_ATTESTATION, "T2")
     if attestation is None:
         attestation = _cm_value(data, ATTESTATION_FILE, "T2")
-    return Converted(
-        scenario="T2",
-        inputs=ReplicationInputs(
-            manifest=_cm_value(data, REPLICATION_FILE, "T2"),
-            snapshot=None,
-            attestation=attestation,
-            snapshot_required=False,
-        ),
+    # optional `snapshot.uri`: the same file:// contract as a ReplicationRequest's spec.snapshot
+    uri_bytes = _cm_value(data, CM_SNAPSHOT_URI, "T2")
+    uri = uri_bytes.decode("utf-8").strip() if uri_bytes is not None else None
+    snapshot, warnings = _local_snapshot(uri, uri is not None, snapshots, f"data.{CM_SNAPSHOT_URI}")
+    return _replication(
+        _cm_value(data, REPLICATION_FILE, "T2"), attestation, snapshot, warnings, snapshots
     )
 
 
@@ -302,4 +329,4 @@ def convert(kind: Kind, obj: Mapping[str, Any], snapshots: SnapshotPolicy) -> Co
         return migration_request(obj)
     if kind == "ReplicationRequest":
         return replication_request(obj, snapshots)
-    return config_map(obj)
+    return config_map(obj, snapshots)

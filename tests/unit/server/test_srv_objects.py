@@ -137,12 +137,15 @@ def test_replication_request_and_snapshot_uris(tmp_path: Path) -> None:
     assert [w.policy for w in far.warnings] == ["snapshot-not-hashed"]
 
 
+NO_SNAPSHOTS = SnapshotPolicy(None, 0)
+
+
 def test_config_maps() -> None:
     cm = {
         "metadata": {"labels": {"migrationgate.io/scenario": "migration"}},
         "data": {"migration_manifest.json": "{}", "app-config.yaml": CONFIG},
     }
-    conv = config_map(cm)
+    conv = config_map(cm, NO_SNAPSHOTS)
     assert conv.scenario == "T1"
     assert conv.inputs.config == CONFIG.encode()  # type: ignore[union-attr]
     assert conv.inputs.signature is None  # type: ignore[union-attr]
@@ -150,16 +153,39 @@ def test_config_maps() -> None:
         {
             "metadata": {"labels": {"migrationgate.io/scenario": "replication"}},
             "data": {"replication_manifest.yaml": "a: 1\n"},
-        }
+        },
+        NO_SNAPSHOTS,
     )
     assert rep.scenario == "T2"
     assert rep.inputs.attestation is None  # type: ignore[union-attr]
     with pytest.raises(ObjectError):
-        config_map({"metadata": {"labels": {"migrationgate.io/scenario": "other"}}})
+        config_map({"metadata": {"labels": {"migrationgate.io/scenario": "other"}}}, NO_SNAPSHOTS)
     with pytest.raises(ObjectError):
         config_map(
             {
                 "metadata": {"labels": {"migrationgate.io/scenario": "migration"}},
                 "data": {"app-config.yaml": 5},
-            }
+            },
+            NO_SNAPSHOTS,
         )
+
+
+def test_replication_config_map_snapshot_uri(tmp_path: Path) -> None:
+    """`snapshot.uri` in a ConfigMap follows the CRD's spec.snapshot.uri contract exactly."""
+    snap = tmp_path / "snapshot.tar.gz"
+    snap.write_bytes(b"x" * 10)
+    (tmp_path / "wal_files").mkdir()
+    (tmp_path / "wal_files" / "000000010000000000000001").write_bytes(b"w")
+    labels = {"migrationgate.io/scenario": "replication"}
+    data = {"replication_manifest.yaml": "a: 1\n", "snapshot.uri": snap.as_uri() + "\n"}
+    conv = config_map({"metadata": {"labels": labels}, "data": data}, SnapshotPolicy(tmp_path, 100))
+    assert isinstance(conv.inputs, ReplicationInputs)
+    assert conv.inputs.snapshot == snap.resolve()
+    assert conv.inputs.snapshot_required is True
+    assert list(conv.inputs.wal_files) == ["000000010000000000000001"]
+    # outside the root (or no root configured): attestation-only, with a warning naming the key
+    far = config_map({"metadata": {"labels": labels}, "data": data}, NO_SNAPSHOTS)
+    assert far.inputs.snapshot is None  # type: ignore[union-attr]
+    assert [(w.policy, w.field) for w in far.warnings] == [
+        ("snapshot-not-hashed", "data.snapshot.uri")
+    ]

@@ -127,6 +127,8 @@ def build_apps(
 ) -> GateApps:
     """Wire doors to one Gate. `extra_api_routes` lets the UI mount its pages on the API port."""
     metrics = metrics or GateMetrics()
+    if state.engine is not None:
+        metrics.prime((p.id, p.severity) for p in state.engine.bundle.policies)
     certs = dict(certs or {})
     gate = Gate(
         state, metrics, threads=settings.engine_threads, cache_ttl=settings.decision_cache_ttl

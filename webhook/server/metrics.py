@@ -2,10 +2,16 @@
 
 Dry runs: DESIGN fixes the label set of `decisions_total`, so a dry-run decision is counted there
 like any other (source="admission") and *also* in `migration_gate_dry_run_decisions_total`.
+`integrity_failures_total` counts only blocking, non-dry-run integrity failures: it pages (P1),
+and a `kubectl apply --dry-run=server` must not page anyone.
 Label values are bounded: env is prod|staging|unknown, policy ids come from the engine's fixed set.
+Series are created at 0 up front (`prime`), because `increase()` misses the first event of a
+counter whose series first appears already at 1.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -16,6 +22,24 @@ from webhook.contracts.decision import Decision, Reason
 PREFIX = "migration_gate_"
 ENVS = ("prod", "staging")
 DOORS = ("admission", "api", "ui", "metrics")
+SOURCES = ("admission", "api", "ui")
+SCENARIOS = ("T1", "T2")
+VERDICTS = ("ALLOW", "BLOCK")
+#: reason ids that are integrity or signature failures (severity critical when they block)
+INTEGRITY_CHECKS = (
+    "config-hash-mismatch",
+    "snapshot-hash-mismatch",
+    "snapshot-hash-unverifiable",
+    "archive-invalid",
+    "archive-path-traversal",
+    "archive-link-escape",
+    "archive-special-member",
+    "archive-bomb",
+    "archive-checksum-mismatch",
+    "wal-integrity",
+    "signature-invalid",
+    "attestation-mismatch",
+)
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 8.0, 10.0)
 
 
@@ -91,6 +115,26 @@ class GateMetrics:
         self.build_info.labels(version=__version__).set(1)
         for door in DOORS:
             self.request_duration.labels(door=door)
+        self.prime(())
+
+    def prime(self, policies: Iterable[tuple[str, str]]) -> None:
+        """Create the alerting series at 0: every verdict, every integrity check, every policy.
+
+        `policies` are the bundle's (id, severity) pairs; critical ones are integrity checks too.
+        """
+        for scenario in SCENARIOS:
+            for verdict in VERDICTS:
+                for env in (*ENVS, "unknown"):
+                    for source in SOURCES:
+                        self._child(self.decisions, scenario, verdict, source, env)
+                    self._child(self.dry_run_decisions, scenario, verdict, env)
+        for check in INTEGRITY_CHECKS:
+            self._child(self.integrity_failures, check)
+        for policy, severity in policies:
+            for env in ENVS:
+                self._child(self.policy_violations, policy, env, "enforce")
+            if severity == "critical":
+                self._child(self.integrity_failures, policy)
 
     def _child(self, metric: Counter, *labels: str) -> Counter:
         """labels() with a cache: label values are bounded, lookups happen per decision."""
@@ -114,7 +158,7 @@ class GateMetrics:
             for reason in reasons:
                 act = action or reason.action
                 self._child(self.policy_violations, reason.policy, env, act).inc()
-                if reason.severity == "critical":
+                if action is None and not dry_run and reason.severity == "critical":
                     self._child(self.integrity_failures, reason.policy).inc()
 
     def exposition(self) -> tuple[bytes, str]:

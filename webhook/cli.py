@@ -247,16 +247,7 @@ def cmd_policy_show(args: argparse.Namespace) -> int:
     engine = _engine(args)
     bundle = engine.bundle
     if args.output == "json":
-        rows = [
-            {
-                "id": p.id,
-                "check": p.check,
-                "severity": p.severity,
-                "actions": dict(p.actions),
-                "description": p.description,
-            }
-            for p in bundle.policies
-        ]
+        rows = [p.summary() for p in bundle.policies]
         print(
             json.dumps(
                 {

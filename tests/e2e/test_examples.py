@@ -81,13 +81,23 @@ def test_example_through_admission(
         )
 
 
-@pytest.mark.parametrize("name", sorted(OUT_OF_REACH))
+_ALL_REACHABLE = pytest.param(
+    None,
+    marks=pytest.mark.skip(
+        reason="every example is decidable at admission here (snapshots hashed under "
+        "--snapshot-root); this test runs where the gate cannot read the example files (kind)"
+    ),
+)
+
+
+@pytest.mark.parametrize("name", sorted(OUT_OF_REACH) or [_ALL_REACHABLE])
 def test_defects_admission_cannot_see_are_blocked_by_the_file_doors(
-    name: str, tmp_path: Path
+    name: str | None, tmp_path: Path
 ) -> None:
     """Bytes no admission object carries (WAL segments, a snapshot without a uri) are checked
     where the files are: the CLI/API. Proven here on the same example, so the boundary is covered,
     not just declared."""
+    assert name is not None
     example, forms = OUT_OF_REACH[name]
     trust = union_trust_dir(EXAMPLES, tmp_path / "trust")
     proc = subprocess.run(

@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Dev defaults: trusts the examples' TEST key and lets admission hash snapshots under examples/,
-# so the README and docs/api.md curl examples work as shown. Never use these keys for real.
+# so the README's curl examples work as shown. Never use these keys for real.
 run: $(STAMP)
 	$(BIN)/migration-gate serve --state-dir .state --trust-dir examples/t1_good/trust \
 	  --snapshot-root examples

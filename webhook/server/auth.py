@@ -120,7 +120,7 @@ def ensure_token_file(token_file: Path, token_text: Path) -> str | None:
         return None
     token = "mg_" + secrets.token_urlsafe(32)
     line = f"operator:{hash_token(token)}:operator\n"
-    header = "# role:sha256hex-of-token:name  (see docs/api.md); tokens are never stored in clear\n"
+    header = "# role:sha256hex-of-token:name  (see README.md); tokens are never stored in clear\n"
     write_private(token_file, (header + line).encode())
     write_private(token_text, (token + "\n").encode())
     return token

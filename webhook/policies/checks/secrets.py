@@ -5,6 +5,7 @@ Messages never contain a suspected secret: only its length, or the scheme of a w
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -93,13 +94,22 @@ def _not_a_reference(value: str, schemes: tuple[str, ...]) -> str:
     return f"found scheme {scheme} ({len(value)} chars)"
 
 
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
 def _key_words(key: str) -> list[str]:
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key)
-    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+    spaced = _CAMEL.sub(r"\1_\2", key)
+    return [w for w in _NON_WORD.split(spaced.lower()) if w]
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
-    """Does this key name say it holds a secret? 'db_password' yes, 'password_file' no."""
+    """Does this key name say it holds a secret? 'db_password' yes, 'password_file' no.
+
+    Cached: configs reuse the same few hundred key names, and this runs for every key of every
+    config (it was the costliest line of the engine's profile).
+    """
     words = _key_words(key)
     if not words:
         return False

@@ -1,0 +1,1 @@
+"""Baseline servers: the least a Starlette+uvicorn endpoint can do for the same request."""

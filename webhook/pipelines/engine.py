@@ -14,6 +14,7 @@ from pathlib import Path
 from webhook.contracts.decision import Decision, Scenario
 from webhook.errors import ConfigError
 from webhook.integrity import TrustStore
+from webhook.pipelines.cache import InputCache
 from webhook.pipelines.inputs import MigrationInputs, ReplicationInputs
 from webhook.pipelines.migration import run_migration
 from webhook.pipelines.replication import run_replication
@@ -26,10 +27,14 @@ MAX_POLICY_BYTES = 1024 * 1024
 class Engine:
     """Evaluates migration and replication inputs into Decisions; never raises per request."""
 
-    def __init__(self, bundle: PolicyBundle, trust_store: TrustStore) -> None:
+    def __init__(
+        self, bundle: PolicyBundle, trust_store: TrustStore, *, cache_entries: int = 1024
+    ) -> None:
         self.bundle = bundle
         self.trust_store = trust_store
         self.threshold = self._threshold(bundle)
+        #: parsed inputs and verified signatures by SHA-256 (DESIGN 8); 0 disables it
+        self.cache = InputCache(cache_entries)
 
     @staticmethod
     def _threshold(bundle: PolicyBundle) -> int:
@@ -102,7 +107,12 @@ class Engine:
         return self._decide(
             "T1",
             lambda r: run_migration(
-                inputs, r, bundle=self.bundle, trust=self.trust_store, threshold=self.threshold
+                inputs,
+                r,
+                bundle=self.bundle,
+                trust=self.trust_store,
+                threshold=self.threshold,
+                cache=self.cache,
             ),
             request_id=request_id,
             dry_run=dry_run,
@@ -122,7 +132,12 @@ class Engine:
         return self._decide(
             "T2",
             lambda r: run_replication(
-                inputs, r, bundle=self.bundle, trust=self.trust_store, threshold=self.threshold
+                inputs,
+                r,
+                bundle=self.bundle,
+                trust=self.trust_store,
+                threshold=self.threshold,
+                cache=self.cache,
             ),
             request_id=request_id,
             dry_run=dry_run,

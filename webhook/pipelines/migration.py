@@ -23,8 +23,8 @@ from webhook.integrity import (
     digests_equal,
     hash_bytes,
     parse_envelope,
-    verify_envelope,
 )
+from webhook.pipelines.cache import InputCache
 from webhook.pipelines.inputs import (
     CONFIG_FILE,
     MANIFEST_FILE,
@@ -62,6 +62,7 @@ def run_migration(
     bundle: PolicyBundle,
     trust: TrustStore,
     threshold: int,
+    cache: InputCache,
 ) -> None:
     st = _State()
     st.signature = SignatureFacts(
@@ -70,13 +71,15 @@ def run_migration(
 
     def parse() -> None:
         st.manifest = report.document(
-            inputs.manifest, file=MANIFEST_FILE, parse=lambda d, file: load_json(d, source=file)
+            inputs.manifest,
+            file=MANIFEST_FILE,
+            parse=lambda d, file: cache.parsed("json", d, lambda b: load_json(b, source=file)),
         )
         # the config's digest is the compute-config-hash step's job
         st.config = report.document(
             inputs.config,
             file=CONFIG_FILE,
-            parse=lambda d, file: load_yaml(d, source=file),
+            parse=lambda d, file: cache.parsed("yaml", d, lambda b: load_yaml(b, source=file)),
             digest=False,
         )
         if inputs.signature is not None:
@@ -132,8 +135,9 @@ def run_migration(
                 file=MANIFEST_FILE,
                 severity="critical",
             )
-        if st.envelope is not None and inputs.manifest is not None:
-            verified = verify_envelope(
+        if st.envelope is not None and inputs.signature and inputs.manifest is not None:
+            verified = cache.verified(
+                inputs.signature,
                 st.envelope,
                 trust,
                 payload_type=MANIFEST_PAYLOAD_TYPE,

@@ -31,8 +31,8 @@ from webhook.integrity import (
     inspect_targz,
     parse_digest,
     parse_envelope,
-    verify_envelope,
 )
+from webhook.pipelines.cache import InputCache
 from webhook.pipelines.inputs import (
     ATTESTATION_FILE,
     REPLICATION_FILE,
@@ -92,6 +92,7 @@ def run_replication(
     bundle: PolicyBundle,
     trust: TrustStore,
     threshold: int,
+    cache: InputCache,
 ) -> None:
     st = _State()
     st.signature = SignatureFacts(
@@ -100,7 +101,9 @@ def run_replication(
 
     def parse() -> None:
         st.raw = report.document(
-            inputs.manifest, file=REPLICATION_FILE, parse=lambda d, file: load_yaml(d, source=file)
+            inputs.manifest,
+            file=REPLICATION_FILE,
+            parse=lambda d, file: cache.parsed("yaml", d, lambda b: load_yaml(b, source=file)),
         )
         if inputs.attestation is not None:
             st.envelope = report.document(
@@ -286,9 +289,10 @@ def run_replication(
                 )
 
     def attestation() -> None:
-        if st.envelope is None:
+        if st.envelope is None or not inputs.attestation:
             return
-        verified = verify_envelope(
+        verified = cache.verified(
+            inputs.attestation,
             st.envelope,
             trust,
             payload_type=INTOTO_PAYLOAD_TYPE,

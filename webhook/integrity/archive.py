@@ -94,10 +94,15 @@ _ZERO_BLOCK: Final = bytes(_BLOCK)
 _MAX_PAX: Final = 1 * MiB
 _MAX_SUMS: Final = 16 * MiB
 _MAX_SYMLINK_HOPS: Final = 40
-#: hand hashing work to the worker thread at least this often
-_BATCH_BYTES: Final = 4 * MiB
+#: hand hashing work to the worker thread at least this often: small hand-offs let the hasher
+#: start early and keep the buffers in flight few and cache-warm (4 MiB measured 4-6% slower)
+_BATCH_BYTES: Final = 1 * MiB
+#: batches waiting for the hash thread; with `_BATCH_BYTES` bounds the inflated data in flight
+_QUEUE_DEPTH: Final = 4
 #: members at least this big are hashed on the worker thread
 _OFFLOAD_MIN: Final = 256 * KiB
+#: size of the block freed once to lift glibc's mmap threshold (see `_prime_heap`)
+_HEAP_PRIME: Final = 16 * MiB
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _OCTAL = re.compile(rb"[0-7]+")
 _DRIVE = re.compile(r"[A-Za-z]:")
@@ -165,7 +170,7 @@ class _HashWorker:
     """
 
     def __init__(self, *, threaded: bool) -> None:
-        self._q: queue.Queue[list[_Job] | None] = queue.Queue(maxsize=2)
+        self._q: queue.Queue[list[_Job] | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
         self._batch: list[_Job] = []
         self._batch_bytes = 0
         self._error: BaseException | None = None
@@ -210,6 +215,26 @@ class _HashWorker:
             self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+_heap_primed = False
+
+
+def _prime_heap() -> None:
+    """Free one large calloc'd block once, so glibc raises its mmap/trim thresholds.
+
+    Inflating allocates a fresh output buffer per call and the hash thread frees it later; with
+    glibc's default 128 KiB mmap threshold the heap top is trimmed and faulted back in over and
+    over (17k-23k page faults for 512 MiB, about 10% of the wall time, all on the inflating
+    thread). Freeing an mmapped block makes glibc raise the mmap threshold to its size and the
+    trim threshold to twice that, as it does on its own after any such free; later runs then
+    reuse the heap. `bytes(n)` uses calloc, so no page of the block is touched.
+    """
+    global _heap_primed  # noqa: PLW0603 - once per process
+    if not _heap_primed:
+        _heap_primed = True
+        block = bytes(_HEAP_PRIME)
+        del block
 
 
 def _usable_cpus() -> int:
@@ -798,6 +823,7 @@ def inspect_targz(
         fh = source.open("rb", buffering=0) if isinstance(source, Path) else source
     except OSError as exc:
         raise InputError(f"cannot open archive: {exc.strerror or exc}", file=name) from None
+    _prime_heap()
     worker = _HashWorker(threaded=_usable_cpus() > 1)
     scanner = _TarScanner(limits, report, worker)
     inflater = _Inflater(limits, scanner.feed)

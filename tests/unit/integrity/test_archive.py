@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import tarfile
 import time
 import zlib
@@ -181,6 +182,32 @@ def test_base256_size_field_is_understood(tmp_path: Path) -> None:
     tar = set_field(tar, 0, 124, b"\x80" + (5).to_bytes(11, "big"))
     report = inspect_targz(write(tmp_path, gz(tar)))
     assert report.ok, report.findings
+
+
+def test_large_members_hashed_across_many_handoffs(tmp_path: Path) -> None:
+    """Members larger than the offload size, spanning many hash batches and read chunks, keep
+    their order: each digest matches, a wrong SHA256SUMS line is still caught."""
+    rnd = random.Random(5)
+    files = {
+        "data/big1": rnd.randbytes(3 * 1024 * 1024 + 17),  # incompressible: many raw chunks
+        "data/small": b"s" * 1000,  # hashed inline between two offloaded members
+        "data/big2": rnd.randbytes(700_000) * 3,
+        "data/big3": bytes(2 * 1024 * 1024),  # 1000:1, one read chunk inflates to many batches
+    }
+    lying = {**files, "data/big2": b"other"}
+    for listed, want_ok in ((files, True), (lying, False)):
+        members = [M(n, d) for n, d in files.items()] + [M("SHA256SUMS", sums(listed))]
+        data = gz(tar_bytes(members))
+        report = inspect_targz(write(tmp_path, data))
+        assert report.file_digests["sha256"] == hashlib.sha256(data).hexdigest()
+        assert report.members == 5
+        if want_ok:
+            assert report.ok, report.findings
+            assert report.sums_checked == 4
+        else:
+            assert checks(report) == ["archive-checksum-mismatch"]
+            assert report.findings[0].member == "data/big2"
+            assert report.sums_checked == 3
 
 
 # --- traversal and links ---------------------------------------------------------------------

@@ -19,9 +19,7 @@ from webhook.pipelines.inputs import MigrationInputs, ReplicationInputs
 from webhook.pipelines.migration import run_migration
 from webhook.pipelines.replication import run_replication
 from webhook.pipelines.report import Report
-from webhook.policies import PolicyBundle, default_bundle, load_bundle
-
-MAX_POLICY_BYTES = 1024 * 1024
+from webhook.policies import MAX_BUNDLE_BYTES, PolicyBundle, default_bundle, load_bundle
 
 
 class Engine:
@@ -58,7 +56,7 @@ class Engine:
         else:
             try:
                 with policy_path.open("rb") as fh:
-                    data = fh.read(MAX_POLICY_BYTES + 1)
+                    data = fh.read(MAX_BUNDLE_BYTES + 1)
             except OSError as exc:
                 raise ConfigError(
                     f"cannot read policy bundle: {exc.strerror}", file=str(policy_path)

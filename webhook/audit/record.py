@@ -42,22 +42,58 @@ def record_decision(
             raise RuntimeError("no audit store configured")
         record = store.append(decision, source=source, dry_run=dry_run)
     except Exception as exc:
-        decision = _blocked(decision, exc)
-        log.error(
-            "AUDIT WRITE FAILED for request %s (%s): decision forced to BLOCK",
-            decision.request_id,
-            _message(exc),
-        )
-        if on_write_failure is not None:
-            try:
-                on_write_failure()
-            except Exception:
-                log.exception("audit on_write_failure hook failed")
+        decision = _failed(decision, exc, on_write_failure)
     try:
         fields = record.model_dump(mode="json") if record else _unstored(decision, source, dry_run)
         emit(canonical_json(fields))
     except Exception:
         log.exception("emitting the audit JSON line for request %s failed", decision.request_id)
+    return decision
+
+
+async def record_decision_async(
+    store: AuditStore | None,
+    decision: Decision,
+    *,
+    source: Source,
+    dry_run: bool,
+    emit: Callable[[str], None] = _stdout_line,
+    on_write_failure: Callable[[], None] | None = None,
+) -> Decision:
+    """`record_decision` for the event loop: same rule, same line, same failure handling.
+
+    The loop awaits the group-commit writer's future instead of a worker thread blocking on it;
+    the decision is returned (and so answered) only after its record is durable.
+    """
+    line: str | None = None
+    try:
+        if store is None:
+            raise RuntimeError("no audit store configured")
+        line = (await store.append_async(decision, source=source, dry_run=dry_run)).line
+    except Exception as exc:
+        decision = _failed(decision, exc, on_write_failure)
+    try:
+        emit(line if line is not None else canonical_json(_unstored(decision, source, dry_run)))
+    except Exception:
+        log.exception("emitting the audit JSON line for request %s failed", decision.request_id)
+    return decision
+
+
+def _failed(
+    decision: Decision, exc: Exception, on_write_failure: Callable[[], None] | None
+) -> Decision:
+    """The BLOCK copy of a decision whose append failed; logged and counted."""
+    decision = _blocked(decision, exc)
+    log.error(
+        "AUDIT WRITE FAILED for request %s (%s): decision forced to BLOCK",
+        decision.request_id,
+        _message(exc),
+    )
+    if on_write_failure is not None:
+        try:
+            on_write_failure()
+        except Exception:
+            log.exception("audit on_write_failure hook failed")
     return decision
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
 from webhook.audit import query as queries
 from webhook.audit.alerts import AlertStore, plan_alerts
-from webhook.audit.canonical import canonical_json, hash_template
+from webhook.audit.canonical import RECORD_FIELDS, canonical_json, hash_template
 from webhook.audit.chain import BrokenRecord, row_to_record, walk
 from webhook.audit.errors import AuditReadError, AuditWriteError
 from webhook.audit.models import AuditPage, AuditQuery, AuditRecord, VerifyResult
@@ -24,7 +26,7 @@ from webhook.audit.schema import (
     connect,
     ddl_statements,
 )
-from webhook.audit.writer import GroupCommitWriter, Prepared, describe
+from webhook.audit.writer import ChainPosition, GroupCommitWriter, Prepared, describe
 from webhook.contracts.decision import Decision, Reason, Source
 from webhook.errors import ConfigError
 
@@ -35,6 +37,45 @@ _SOURCES = frozenset(get_args(Source))
 MIN_FREE_BYTES = 1 << 20
 #: a record's encoded size limit; keeps every export line under chain.MAX_EXPORT_LINE
 MAX_RECORD_BYTES = 512 * 1024
+
+
+#: fields only known once the writer has chained the record, in canonical (sorted) order
+_LINE_SLOTS = ("hash", "prev_hash", "seq", "ts")
+_LINE_KEYS = {key: json.dumps(key) + ":" for key in RECORD_FIELDS}
+
+
+def _line_template(encoded: Mapping[str, str]) -> tuple[str, ...]:
+    """The record's canonical JSON split around its chain fields (see `Appended.line`)."""
+    segments: list[str] = []
+    current = "{"
+    for index, key in enumerate(sorted(RECORD_FIELDS)):
+        current += ("," if index else "") + _LINE_KEYS[key]
+        if key in _LINE_SLOTS:
+            segments.append(current)
+            current = ""
+        else:
+            current += encoded[key]
+    segments.append(current + "}")
+    return tuple(segments)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """A durable record as the async path returns it: its chain position and its JSON line.
+
+    `line` is byte-identical to `canonical_json(record.model_dump(mode="json"))` (tested): it is
+    assembled from the column texts already encoded for the hash, so the hot path encodes each
+    field once.
+    """
+
+    position: ChainPosition
+    template: tuple[str, ...]
+
+    @property
+    def line(self) -> str:
+        pos = self.position
+        h, prev, seq, ts, last = self.template
+        return f'{h}"{pos.hash}"{prev}"{pos.prev_hash}"{seq}{pos.seq}{ts}"{pos.ts}"{last}'
 
 
 class AuditStore:
@@ -91,9 +132,34 @@ class AuditStore:
             hash=position.hash,
         )
 
+    async def append_async(self, decision: Decision, *, source: Source, dry_run: bool) -> Appended:
+        """`append` for the event loop: awaits durability without blocking a thread.
+
+        Encoding runs on the loop (it is CPU either way); the writer thread resolves the future.
+        Raises AuditWriteError exactly where `append` would.
+        """
+        if source not in _SOURCES:
+            raise AuditWriteError(f"unknown source {source!r}", field="source")
+        if os.getpid() != self._pid:
+            self._pid, self._writer = os.getpid(), self._new_writer()
+        writer = self._writer
+        with writer.encoding():
+            encoded = self._encode(decision, source=source, dry_run=dry_run)
+            prepared = self._prepared(decision, encoded, source=source, dry_run=dry_run)
+            future = writer.submit_async(prepared)
+        template = _line_template(encoded)
+        position = await future
+        return Appended(position, template)
+
     @staticmethod
     def _prepare(decision: Decision, *, source: str, dry_run: bool) -> Prepared:
         """All encoding happens in the caller's thread, once; the writer only chains and inserts."""
+        encoded = AuditStore._encode(decision, source=source, dry_run=dry_run)
+        return AuditStore._prepared(decision, encoded, source=source, dry_run=dry_run)
+
+    @staticmethod
+    def _encode(decision: Decision, *, source: str, dry_run: bool) -> dict[str, str]:
+        """Each non-chain field as its canonical JSON text (the column value)."""
         env = decision.subject.get("env", "")
         encoded = {
             "request_id": canonical_json(decision.request_id),
@@ -109,16 +175,23 @@ class AuditStore:
             "digests": canonical_json(decision.digests),
             "policy_bundle": canonical_json(decision.policy_bundle),
         }
-        values = tuple(
-            dict.fromkeys(
-                decision.subject[k] for k in SUBJECT_IDENTITY_KEYS if decision.subject.get(k)
-            )
-        )
         size = sum(len(text) for text in encoded.values())
         if size > MAX_RECORD_BYTES:
             raise AuditWriteError(
                 f"record of {size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit", field="audit"
             )
+        return encoded
+
+    @staticmethod
+    def _prepared(
+        decision: Decision, encoded: Mapping[str, str], *, source: str, dry_run: bool
+    ) -> Prepared:
+        env = decision.subject.get("env", "")
+        values = tuple(
+            dict.fromkeys(
+                decision.subject[k] for k in SUBJECT_IDENTITY_KEYS if decision.subject.get(k)
+            )
+        )
         return Prepared(
             request_id=decision.request_id,
             scenario=decision.scenario,

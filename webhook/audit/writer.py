@@ -1,12 +1,16 @@
 """Group commit: one writer thread turns many concurrent appends into one durable transaction.
 
 Callers hand over a fully encoded record and block until THEIR record is committed (or the batch
-failed, then every caller of that batch gets AuditWriteError). Across processes the chain is kept
-by taking the SQLite write lock first (BEGIN IMMEDIATE) and reading the head inside it.
+failed, then every caller of that batch gets AuditWriteError). An asyncio caller uses
+`submit_async` instead: the writer thread resolves its future with `call_soon_threadsafe`, so
+the event loop awaits durability without parking a worker thread on a lock. Across processes the
+chain is kept by taking the SQLite write lock first (BEGIN IMMEDIATE) and reading the head inside
+it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import queue
@@ -83,10 +87,17 @@ class _Ticket:
     state: int = _PENDING
     position: ChainPosition | None = None
     error: AuditWriteError | None = None
+    #: called (in the writer thread) once resolved; the async path wakes its loop with it
+    on_done: Callable[[], None] | None = None
 
     def resolve(self, position: ChainPosition | None, error: AuditWriteError | None) -> None:
         self.position, self.error, self.state = position, error, _DONE
         self.done.release()
+        if self.on_done is not None:
+            try:
+                self.on_done()
+            except Exception:  # a closed loop: nobody is waiting any more; never kill the writer
+                log.warning("audit completion callback failed", exc_info=True)
 
 
 _STOP = object()
@@ -146,6 +157,56 @@ class GroupCommitWriter:
                 "audit writer resolved a record without a seq", file=self._location
             )
         return ticket.position
+
+    def submit_async(self, record: Prepared) -> asyncio.Future[ChainPosition]:
+        """Like `submit`, for the running event loop: a future the writer thread resolves.
+
+        Same outcomes as `submit`: the position once committed, AuditWriteError if the batch
+        failed, the store is closed, or the writer did not take the record within the pending
+        timeout (a record it already claimed is always waited for: its commit is bounded).
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ChainPosition] = loop.create_future()
+        self._ensure_started()
+        ticket = _Ticket(record)
+
+        def settle() -> None:  # on the loop
+            if future.done():
+                return
+            if ticket.error is not None:
+                future.set_exception(ticket.error)
+            elif ticket.position is None:
+                future.set_exception(
+                    AuditWriteError(
+                        "audit writer resolved a record without a seq", file=self._location
+                    )
+                )
+            else:
+                future.set_result(ticket.position)
+
+        def wake() -> None:  # in the writer thread
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(settle)
+
+        def expire() -> None:  # on the loop, after the pending timeout
+            with self._state_lock:
+                abandoned = ticket.state == _PENDING
+                if abandoned:
+                    ticket.state = _CANCELLED
+            if abandoned and not future.done():
+                future.set_exception(
+                    AuditWriteError(
+                        f"audit writer did not take the record within "
+                        f"{self._pending_timeout_s:g} s",
+                        file=self._location,
+                    )
+                )
+
+        ticket.on_done = wake
+        timer = loop.call_later(self._pending_timeout_s, expire)
+        future.add_done_callback(lambda _f: timer.cancel())
+        self._queue.put(ticket)
+        return future
 
     def close(self) -> None:
         """Finish queued records, then stop the thread and close the connection."""

@@ -31,7 +31,7 @@ from webhook.pipelines.inputs import (
     WAL_DIR,
 )
 from webhook.server.auth import Principal, Role, TokenStore, bearer_token
-from webhook.server.cache import evaluate
+from webhook.server.cache import cache_key, evaluate
 from webhook.server.gate import Gate
 from webhook.server.http import HTTPError, json_response
 from webhook.server.uploads import Upload, receive_multipart
@@ -77,7 +77,7 @@ class Authorizer:
             raise HTTPError(
                 403, "forbidden", f"role {principal.role} may not do this (needs {needed})"
             )
-        request.state.principal = principal.name
+        _state(request)["principal"] = principal.name
         return principal
 
 
@@ -150,20 +150,26 @@ class ApiDoor:
                 config=_small(parts.get(CONFIG_FILE)),
                 signature=_small(parts.get(MANIFEST_SIGNATURE_FILE)),
             )
-            request_id: str = request.state.request_id
+            request_id: str = _state(request)["request_id"]
+            cache = self.gate.cache
 
             def run(engine: Engine, deadline: float | None) -> Decision:
                 return evaluate(
                     engine, inputs, request_id=request_id, dry_run=False, deadline=deadline,
-                    cache=self.gate.cache,
+                    cache=cache,
                 )  # fmt: skip
 
+            # the parts are the inputs: a hit is found on the loop, with no thread hop
+            hit = None
+            if cache.ttl > 0 and self.gate.state.engine is not None:
+                key = cache_key(inputs, bundle=self.gate.bundle, dry_run=False)
+                hit = cache.get(key, request_id) if key is not None else None
             decision = await self.gate.decide(
-                run, scenario="T1", request_id=request_id, source="api", dry_run=False
+                run, scenario="T1", request_id=request_id, source="api", dry_run=False, hit=hit
             )
         finally:
             await upload.close()
-        request.state.decision = decision.decision
+        _state(request)["decision"] = decision.decision
         return decision_response(decision)
 
     async def validate_replication(self, request: Request) -> Response:
@@ -180,7 +186,7 @@ class ApiDoor:
                 wal_files={name: part.value() for name, part in upload.wal.items()},
                 attestation=_small(parts.get(ATTESTATION_FILE)),
             )
-            request_id: str = request.state.request_id
+            request_id: str = _state(request)["request_id"]
 
             def run(engine: Engine, deadline: float | None) -> Decision:
                 return engine.validate_replication(inputs, request_id=request_id, deadline=deadline)
@@ -190,7 +196,7 @@ class ApiDoor:
             )
         finally:
             await upload.close()
-        request.state.decision = decision.decision
+        _state(request)["decision"] = decision.decision
         return decision_response(decision)
 
     async def audit_logs(self, request: Request) -> Response:
@@ -259,6 +265,12 @@ class ApiDoor:
         except GateError as exc:
             raise HTTPError(400, "bad-request", exc.diagnostics()) from None
         return json_response(_jsonable(alert))
+
+
+def _state(request: Request) -> dict[str, Any]:
+    """The per-request state dict (RequestContext's); plain dict access, no State wrapper."""
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    return state
 
 
 def _small(part: Any) -> bytes | None:

@@ -16,13 +16,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
-from webhook.server.admission import AdmissionDoor
+from webhook.server.admission import ADMISSION_PATH, AdmissionApp, AdmissionDoor
 from webhook.server.api import ApiDoor, Authorizer
 from webhook.server.auth import TokenStore
 from webhook.server.gate import Gate, GateState
 from webhook.server.http import HTTPError, error_response, json_response
-from webhook.server.logs import RequestContext
+from webhook.server.logs import AccessLog, RequestContext
 from webhook.server.metrics import GateMetrics
 from webhook.server.objects import SnapshotPolicy
 from webhook.server.openapi import openapi_document
@@ -34,7 +35,7 @@ log = logging.getLogger("migration_gate.app")
 
 @dataclass
 class GateApps:
-    admission: Starlette
+    admission: ASGIApp
     api: Starlette
     ops: Starlette
     gate: Gate
@@ -153,9 +154,7 @@ def build_apps(
         return json_response(doc)
 
     health = Health(gate, metrics, certs)
-    admission_app = _starlette(
-        [Route("/admission/v1/validate", admission.validate, methods=["POST"])]
-    )
+    admission_app = _starlette([Route(ADMISSION_PATH, admission.validate, methods=["POST"])])
     api_app = _starlette(
         [
             Route("/api/v1/validate/migration", api.validate_migration, methods=["POST"]),
@@ -178,5 +177,10 @@ def build_apps(
     api_app.add_middleware(RequestContext, door="api", metrics=metrics)
     ops_app.add_middleware(RequestContext, door="metrics", metrics=metrics)
     return GateApps(
-        admission=admission_app, api=api_app, ops=ops_app, gate=gate, metrics=metrics, certs=certs
+        admission=AdmissionApp(admission, admission_app, AccessLog("admission", metrics)),
+        api=api_app,
+        ops=ops_app,
+        gate=gate,
+        metrics=metrics,
+        certs=certs,
     )

@@ -15,6 +15,7 @@ bounds how long a cached snapshot ALLOW can outlive its attestation's expiry.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
@@ -22,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from webhook.contracts.decision import Decision
 from webhook.pipelines import Engine, MigrationInputs, ReplicationInputs
@@ -69,6 +71,40 @@ def cache_key(
     for part in parts:
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
+    return h.hexdigest()
+
+
+def object_key(
+    kind: str, obj: Mapping[str, Any], *, label: str | None, bundle: str, dry_run: bool
+) -> str | None:
+    """Key a received T1 object BEFORE it is converted, so a hit skips the conversion.
+
+    Only migrations (time-independent) qualify: a MigrationRequest by its `spec`, a ConfigMap
+    labelled `migration` by its `data` - exactly what `objects.convert` reads for them, so one
+    key means one set of engine inputs and door reasons. The text hashed is `json.dumps` of the
+    parsed JSON in received key order (ASCII escapes): injective over parsed documents, and
+    order-sensitive on purpose (the signature bytes handed to the engine keep that order).
+    Not the operation (CREATE and UPDATE decide alike), not the uid. None when not cacheable
+    (replications are keyed after conversion by file identity, or never).
+    """
+    if kind == "MigrationRequest":
+        material = obj.get("spec")
+    elif kind == "ConfigMap" and label == "migration":
+        material = obj.get("data", {})
+        material = {} if material is None else material
+    else:
+        return None
+    if not isinstance(material, dict):
+        return None  # a shape error: convert reports it
+    try:
+        text = json.dumps(material, separators=(",", ":"))
+    except (ValueError, TypeError, RecursionError):
+        return None
+    h = hashlib.sha256()
+    for part in (b"object", bundle.encode(), b"dry" if dry_run else b"wet", kind.encode()):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    h.update(text.encode("ascii"))
     return h.hexdigest()
 
 

@@ -1,9 +1,11 @@
-"""The decide-audit-count sequence every door runs, off the event loop, with a hard deadline.
+"""The decide-audit-count sequence every door runs, with a hard deadline.
 
-The engine and the durable audit append are blocking, so both run in one worker-thread hop. The
-engine honours its own deadline; `Gate` adds a backstop for a thread that never comes back: past
-deadline + grace the request gets a `deadline-exceeded` BLOCK. A small hand-off lock guarantees
-exactly one audit record per request even when the backstop and the worker race.
+The engine is blocking, so it runs in a worker thread; the durable audit append is awaited on the
+event loop (the group-commit writer resolves an asyncio future), so no thread is parked while a
+batch commits, and a decision-cache hit needs no thread hop at all. The engine honours its own
+deadline; `Gate` adds a backstop for a thread that never comes back: past deadline + grace the
+request gets a `deadline-exceeded` BLOCK. Only the loop audits, once per request, whichever of
+{engine result, backstop} settles the future first; a late engine result is dropped unaudited.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from webhook.audit import AuditStore, record_decision
+from webhook.audit.record import record_decision_async
 from webhook.contracts.decision import Decision, Reason, Scenario, Source, Step
 from webhook.pipelines import Engine
 from webhook.pipelines.report import rfc3339
@@ -76,15 +79,6 @@ def merge(decision: Decision, reasons: Sequence[Reason], warnings: Sequence[Reas
         update["reasons"] = (*decision.reasons, *reasons)
         update["decision"] = "BLOCK"
     return decision.model_copy(update=update)
-
-
-class _Handoff:
-    """Exactly one of {worker, backstop} audits a request: whoever takes the lock first."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.committed = False
-        self.abandoned = False
 
 
 class WorkerPool:
@@ -186,6 +180,19 @@ class Gate:
             on_write_failure=self.metrics.audit_write_failures.inc,
         )
 
+    async def record_async(self, decision: Decision, *, source: Source, dry_run: bool) -> Decision:
+        """`record` without a thread: the loop awaits the writer; same fail-closed outcomes."""
+        store = self.state.store
+        if store is None:
+            return self.record(decision, source=source, dry_run=dry_run)  # no I/O on this path
+        return await record_decision_async(
+            store,
+            decision,
+            source=source,
+            dry_run=dry_run,
+            on_write_failure=self.metrics.audit_write_failures.inc,
+        )
+
     def _unconfigured(
         self, scenario: Scenario, request_id: str, dry_run: bool, subject: dict[str, str] | None
     ) -> Decision:
@@ -213,64 +220,80 @@ class Gate:
         warnings: Sequence[Reason] = (),
         subject: dict[str, str] | None = None,
         budget: float | None = None,
+        hit: Decision | None = None,
     ) -> Decision:
-        """Run the engine and the audit append in one worker hop; count the final decision."""
+        """Decide (engine in a worker, or `hit` from the door's cache), audit durably, count.
+
+        `hit` is a complete decision the door already holds (a decision-cache hit, re-stamped
+        with this request's id): it skips the engine and the thread hop, never the audit.
+        """
         engine = self.state.engine
+        if engine is None:
+            decision = self._unconfigured(scenario, request_id, dry_run, subject)
+        elif hit is not None:
+            decision = hit
+        else:
+            decision = await self._run_engine(
+                engine, run, scenario=scenario, request_id=request_id, dry_run=dry_run,
+                reasons=reasons, warnings=warnings, subject=subject, budget=budget,
+            )  # fmt: skip
+        result = await self.record_async(decision, source=source, dry_run=dry_run)
+        self.metrics.observe_decision(result, source=source, dry_run=dry_run)
+        return result
+
+    async def _run_engine(
+        self,
+        engine: Engine,
+        run: Callable[[Engine, float | None], Decision],
+        *,
+        scenario: Scenario,
+        request_id: str,
+        dry_run: bool,
+        reasons: Sequence[Reason],
+        warnings: Sequence[Reason],
+        subject: dict[str, str] | None,
+        budget: float | None,
+    ) -> Decision:
+        """The engine's (merged) decision from a worker thread, or the backstop's BLOCK."""
         deadline = time.monotonic() + budget if budget is not None else None
-        handoff = _Handoff()
 
         def work() -> Decision | None:
-            if engine is None:
-                decision = self._unconfigured(scenario, request_id, dry_run, subject)
-            else:
-                decision = merge(run(engine, deadline), reasons, warnings)
-            with handoff.lock:
-                if handoff.abandoned:
-                    return None
-                handoff.committed = True
-            return self.record(decision, source=source, dry_run=dry_run)
+            return merge(run(engine, deadline), reasons, warnings)
 
         future = self.pool.submit(work)
         timer: asyncio.TimerHandle | None = None
         if budget is not None:
-            loop = asyncio.get_running_loop()
 
             def backstop() -> None:
-                with handoff.lock:
-                    if handoff.committed:
-                        return  # the worker is auditing its own decision: wait for it
-                    handoff.abandoned = True
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(None)  # the worker's late answer is then dropped
 
-            timer = loop.call_later(budget + BACKSTOP_GRACE, backstop)
+            timer = asyncio.get_running_loop().call_later(budget + BACKSTOP_GRACE, backstop)
         try:
             result = await future
         finally:
             if timer is not None:
                 timer.cancel()
-        if result is None:
-            log.error(
-                "engine did not return within %.3gs",
-                budget,
-                extra={"event": "deadline-backstop", "request_id": request_id},
-            )
-            late = door_decision(
-                scenario,
-                request_id,
-                [
-                    Reason(
-                        policy="deadline-exceeded",
-                        severity="high",
-                        field="deadline",
-                        message=f"no decision within the {budget:g}s admission deadline",
-                    )
-                ],
-                bundle=self.bundle,
-                dry_run=dry_run,
-                subject=subject,
-                step="deadline",
-            )
-            result = await asyncio.to_thread(self.record, late, source=source, dry_run=dry_run)
-        self.metrics.observe_decision(result, source=source, dry_run=dry_run)
-        return result
+        if result is not None:
+            return result
+        log.error(
+            "engine did not return within %.3gs",
+            budget,
+            extra={"event": "deadline-backstop", "request_id": request_id},
+        )
+        return door_decision(
+            scenario,
+            request_id,
+            [
+                Reason(
+                    policy="deadline-exceeded",
+                    severity="high",
+                    field="deadline",
+                    message=f"no decision within the {budget:g}s admission deadline",
+                )
+            ],
+            bundle=self.bundle,
+            dry_run=dry_run,
+            subject=subject,
+            step="deadline",
+        )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 
 class HTTPError(Exception):
@@ -22,11 +23,17 @@ class HTTPError(Exception):
         self.headers = headers or {}
 
 
+def json_bytes(payload: Any) -> bytes:
+    """The body every JSON answer uses: compact, UTF-8."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def json_response(
     payload: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        json_bytes(payload), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def error_response(exc: HTTPError) -> Response:
@@ -38,7 +45,10 @@ def media_type(request: Request) -> str:
 
 
 def require_media_type(request: Request, *accepted: str) -> None:
-    got = media_type(request)
+    check_media_type(media_type(request), *accepted)
+
+
+def check_media_type(got: str, *accepted: str) -> None:
     if got not in accepted:
         raise HTTPError(
             415,
@@ -49,7 +59,11 @@ def require_media_type(request: Request, *accepted: str) -> None:
 
 def declared_length(request: Request, limit: int) -> int | None:
     """Content-Length if sane; 413 early when it already says the body is too big."""
-    raw = request.headers.get("content-length")
+    return check_length(request.headers.get("content-length"), limit)
+
+
+def check_length(raw: str | None, limit: int) -> int | None:
+    """`declared_length` on the raw header value."""
     if raw is None:
         return None
     if not raw.isdigit():
@@ -73,3 +87,32 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise HTTPError(413, "payload-too-large", f"body is over the {limit}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def scope_headers(scope: Scope, *names: bytes) -> list[str | None]:
+    """The first value of each named header (lowercase bytes), latin-1 like Starlette's."""
+    found: list[str | None] = [None] * len(names)
+    for key, value in scope["headers"]:
+        if key in names:
+            index = names.index(key)
+            if found[index] is None:
+                found[index] = value.decode("latin-1")
+    return found
+
+
+async def read_raw_body(receive: Receive, limit: int) -> bytes:
+    """`read_body` on a raw ASGI receive (Content-Length checked by the caller)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise HTTPError(413, "payload-too-large", f"body is over the {limit}-byte limit")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

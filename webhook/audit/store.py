@@ -102,14 +102,18 @@ class AuditStore:
         return GroupCommitWriter(lambda: self._connect(False), location=str(self.path))
 
     # -- writing ----------------------------------------------------------------------------
-    def append(self, decision: Decision, *, source: Source, dry_run: bool) -> AuditRecord:
-        """Chain and commit one record; returns only once it is durable (AuditWriteError if not)."""
+    def _writer_for(self, source: Source) -> GroupCommitWriter:
+        """The writer of this process, after checking the source (shared by both appends)."""
         if source not in _SOURCES:
             raise AuditWriteError(f"unknown source {source!r}", field="source")
         if os.getpid() != self._pid:
             # Forked child: the parent's thread and connection do not exist here; never reuse them.
             self._pid, self._writer = os.getpid(), self._new_writer()
-        writer = self._writer
+        return self._writer
+
+    def append(self, decision: Decision, *, source: Source, dry_run: bool) -> AuditRecord:
+        """Chain and commit one record; returns only once it is durable (AuditWriteError if not)."""
+        writer = self._writer_for(source)
         with writer.encoding():
             prepared = self._prepare(decision, source=source, dry_run=dry_run)
         position = writer.submit(prepared)
@@ -138,11 +142,7 @@ class AuditStore:
         Encoding runs on the loop (it is CPU either way); the writer thread resolves the future.
         Raises AuditWriteError exactly where `append` would.
         """
-        if source not in _SOURCES:
-            raise AuditWriteError(f"unknown source {source!r}", field="source")
-        if os.getpid() != self._pid:
-            self._pid, self._writer = os.getpid(), self._new_writer()
-        writer = self._writer
+        writer = self._writer_for(source)
         with writer.encoding():
             encoded = self._encode(decision, source=source, dry_run=dry_run)
             prepared = self._prepared(decision, encoded, source=source, dry_run=dry_run)

@@ -19,6 +19,7 @@ from webhook.pipelines.inputs import MigrationInputs, ReplicationInputs
 from webhook.pipelines.migration import run_migration
 from webhook.pipelines.replication import run_replication
 from webhook.pipelines.report import Report
+from webhook.pipelines.runtime import Runtime
 from webhook.policies import MAX_BUNDLE_BYTES, PolicyBundle, default_bundle, load_bundle
 
 
@@ -33,6 +34,7 @@ class Engine:
         self.threshold = self._threshold(bundle)
         #: parsed inputs and verified signatures by SHA-256 (DESIGN 8); 0 disables it
         self.cache = InputCache(cache_entries)
+        self._runtime = Runtime(bundle, trust_store, self.threshold, self.cache)
 
     @staticmethod
     def _threshold(bundle: PolicyBundle) -> int:
@@ -104,14 +106,7 @@ class Engine:
     ) -> Decision:
         return self._decide(
             "T1",
-            lambda r: run_migration(
-                inputs,
-                r,
-                bundle=self.bundle,
-                trust=self.trust_store,
-                threshold=self.threshold,
-                cache=self.cache,
-            ),
+            lambda r: run_migration(inputs, r, self._runtime),
             request_id=request_id,
             dry_run=dry_run,
             deadline=deadline,
@@ -129,14 +124,7 @@ class Engine:
     ) -> Decision:
         return self._decide(
             "T2",
-            lambda r: run_replication(
-                inputs,
-                r,
-                bundle=self.bundle,
-                trust=self.trust_store,
-                threshold=self.threshold,
-                cache=self.cache,
-            ),
+            lambda r: run_replication(inputs, r, self._runtime),
             request_id=request_id,
             dry_run=dry_run,
             deadline=deadline,

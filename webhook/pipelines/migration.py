@@ -6,7 +6,7 @@ still run on whatever could be read, so one report lists every problem.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from webhook.contracts.models import (
@@ -16,15 +16,12 @@ from webhook.contracts.models import (
     MigrationManifest,
     validate,
 )
-from webhook.contracts.strict import load_json, load_yaml
 from webhook.integrity import (
     Envelope,
-    TrustStore,
     digests_equal,
     hash_bytes,
     parse_envelope,
 )
-from webhook.pipelines.cache import InputCache
 from webhook.pipelines.inputs import (
     CONFIG_FILE,
     MANIFEST_FILE,
@@ -32,17 +29,18 @@ from webhook.pipelines.inputs import (
     MigrationInputs,
 )
 from webhook.pipelines.report import Report
-from webhook.policies import PolicyBundle, PolicyContext, SignatureFacts, evaluate
+from webhook.pipelines.runtime import Runtime
+from webhook.policies import PolicyContext, SignatureFacts, evaluate
 
 
 @dataclass
 class _State:
+    signature: SignatureFacts
     manifest: Any = None
     config: Any = None
     envelope: Envelope | None = None
     manifest_ok: MigrationManifest | None = None
     config_sha256: str | None = None
-    signature: SignatureFacts = field(default_factory=lambda: SignatureFacts(False, False, False))
 
 
 def _env_of(state: _State) -> str:
@@ -58,28 +56,21 @@ def _env_of(state: _State) -> str:
 def run_migration(
     inputs: MigrationInputs,
     report: Report,
-    *,
-    bundle: PolicyBundle,
-    trust: TrustStore,
-    threshold: int,
-    cache: InputCache,
+    rt: Runtime,
 ) -> None:
-    st = _State()
-    st.signature = SignatureFacts(
-        present=inputs.signature is not None, verified=False, trust_configured=len(trust) > 0
-    )
+    st = _State(signature=rt.signature(present=inputs.signature is not None))
 
     def parse() -> None:
         st.manifest = report.document(
             inputs.manifest,
             file=MANIFEST_FILE,
-            parse=lambda d, file: cache.parsed("json", d, lambda b: load_json(b, source=file)),
+            parse=rt.json,
         )
         # the config's digest is the compute-config-hash step's job
         st.config = report.document(
             inputs.config,
             file=CONFIG_FILE,
-            parse=lambda d, file: cache.parsed("yaml", d, lambda b: load_yaml(b, source=file)),
+            parse=rt.yaml,
             digest=False,
         )
         if inputs.signature is not None:
@@ -136,12 +127,10 @@ def run_migration(
                 severity="critical",
             )
         if st.envelope is not None and inputs.signature and inputs.manifest is not None:
-            verified = cache.verified(
+            verified = rt.verify(
                 inputs.signature,
                 st.envelope,
-                trust,
                 payload_type=MANIFEST_PAYLOAD_TYPE,
-                threshold=threshold,
                 file=MANIFEST_SIGNATURE_FILE,
             )
             if verified.payload != inputs.manifest:
@@ -153,12 +142,7 @@ def run_migration(
                     severity="critical",
                 )
                 return
-            st.signature = SignatureFacts(
-                present=True,
-                verified=True,
-                trust_configured=len(trust) > 0,
-                signers=verified.signers,
-            )
+            st.signature = rt.signature(present=True, signers=verified.signers)
 
     def policies() -> None:
         ctx = PolicyContext(
@@ -168,7 +152,7 @@ def run_migration(
             config_file=CONFIG_FILE,
             signature=st.signature,
         )
-        report.add_findings(evaluate(bundle, ctx))
+        report.add_findings(evaluate(rt.bundle, ctx))
 
     report.run("parse", parse)
     report.run("schema", schema)

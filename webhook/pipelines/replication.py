@@ -18,13 +18,12 @@ from webhook.contracts.models import (
     ReplicationManifest,
     validate,
 )
-from webhook.contracts.strict import load_json, load_yaml
+from webhook.contracts.strict import load_json
 from webhook.errors import InputError
 from webhook.integrity import (
     STRONG,
     Digest,
     Envelope,
-    TrustStore,
     digests_equal,
     hash_bytes,
     hash_file,
@@ -32,7 +31,6 @@ from webhook.integrity import (
     parse_digest,
     parse_envelope,
 )
-from webhook.pipelines.cache import InputCache
 from webhook.pipelines.inputs import (
     ATTESTATION_FILE,
     REPLICATION_FILE,
@@ -41,13 +39,15 @@ from webhook.pipelines.inputs import (
     ReplicationInputs,
 )
 from webhook.pipelines.report import Report
-from webhook.policies import PolicyBundle, PolicyContext, SignatureFacts, evaluate
+from webhook.pipelines.runtime import Runtime
+from webhook.policies import PolicyContext, SignatureFacts, evaluate
 
 _WEAK_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 96: "sha384", 128: "sha512"}
 
 
 @dataclass
 class _State:
+    signature: SignatureFacts
     raw: Any = None
     manifest: ReplicationManifest | None = None
     envelope: Envelope | None = None
@@ -57,7 +57,6 @@ class _State:
     wal_declared: dict[str, str] = field(default_factory=dict)
     snapshot_digest: str | None = None
     wal_actual: dict[str, str] = field(default_factory=dict)
-    signature: SignatureFacts = field(default_factory=lambda: SignatureFacts(False, False, False))
 
 
 def _wal_label(name: str) -> str:
@@ -88,22 +87,15 @@ def _parse_time(value: str, *, field_name: str) -> datetime:
 def run_replication(
     inputs: ReplicationInputs,
     report: Report,
-    *,
-    bundle: PolicyBundle,
-    trust: TrustStore,
-    threshold: int,
-    cache: InputCache,
+    rt: Runtime,
 ) -> None:
-    st = _State()
-    st.signature = SignatureFacts(
-        present=inputs.attestation is not None, verified=False, trust_configured=len(trust) > 0
-    )
+    st = _State(signature=rt.signature(present=inputs.attestation is not None))
 
     def parse() -> None:
         st.raw = report.document(
             inputs.manifest,
             file=REPLICATION_FILE,
-            parse=lambda d, file: cache.parsed("yaml", d, lambda b: load_yaml(b, source=file)),
+            parse=rt.yaml,
         )
         if inputs.attestation is not None:
             st.envelope = report.document(
@@ -291,13 +283,8 @@ def run_replication(
     def attestation() -> None:
         if st.envelope is None or not inputs.attestation:
             return
-        verified = cache.verified(
-            inputs.attestation,
-            st.envelope,
-            trust,
-            payload_type=INTOTO_PAYLOAD_TYPE,
-            threshold=threshold,
-            file=ATTESTATION_FILE,
+        verified = rt.verify(
+            inputs.attestation, st.envelope, payload_type=INTOTO_PAYLOAD_TYPE, file=ATTESTATION_FILE
         )
         statement, problems = validate(
             InTotoStatement, load_json(verified.payload, source=ATTESTATION_FILE)
@@ -312,9 +299,7 @@ def run_replication(
             )
         if statement is None:
             return
-        st.signature = SignatureFacts(
-            present=True, verified=True, trust_configured=len(trust) > 0, signers=verified.signers
-        )
+        st.signature = rt.signature(present=True, signers=verified.signers)
         _check_statement(statement)
 
     def _mismatch(message: str, fld: str) -> None:
@@ -401,7 +386,7 @@ def run_replication(
             hashes=dict(st.hashes),
             hash_file=REPLICATION_FILE,
         )
-        report.add_findings(evaluate(bundle, ctx))
+        report.add_findings(evaluate(rt.bundle, ctx))
 
     report.run("parse-manifest", parse)
     report.run("schema", schema)

@@ -89,8 +89,8 @@ def test_engine_decisions_identical_with_and_without_cache() -> None:
     """Every example, twice through a caching engine, equals a non-caching engine's report."""
     examples = Path(__file__).resolve().parents[3] / "examples"
     trust = examples / "t1_good" / "trust"
-    cached, plain = Engine.load(trust_dir=trust), Engine.load(trust_dir=trust)
-    plain.cache = InputCache(0)
+    cached = Engine.load(trust_dir=trust)
+    plain = Engine(cached.bundle, cached.trust_store, cache_entries=0)
     for folder in sorted(examples.glob("t1_*")):
         inputs = migration_inputs(folder)
         reports = [

@@ -81,6 +81,12 @@ class ControlPlane:
         return f"https://127.0.0.1:{self.api_port}"
 
     @property
+    def pids(self) -> list[int]:
+        """Process ids of the running etcd and apiserver (the B7 benchmark pins them)."""
+        procs = (self._etcd, self._apiserver)
+        return [pid for proc in procs if proc is not None and (pid := proc.pid) is not None]
+
+    @property
     def logs(self) -> Path:
         return self.workdir / "logs"
 

@@ -87,6 +87,10 @@ class Process:
             raise HarnessError(f"cannot start {self.name} ({self.argv[0]}): {exc}") from exc
 
     @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

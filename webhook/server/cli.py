@@ -34,6 +34,8 @@ FLAGS: tuple[tuple[str, dict[str, object], str], ...] = (
     ("--engine-threads", {"type": int}, "worker threads for the engine and audit (default 32)"),
     ("--max-concurrency", {"type": int}, "per listener; beyond it: HTTP 503 (default 1024)"),
     ("--shutdown-timeout", {"type": float}, "seconds to finish in-flight requests (default 20)"),
+    ("--keep-alive", {"type": float},
+     "idle keep-alive seconds; above the apiserver's 90 s (default 120)"),
     ("--log-level", {"choices": ["debug", "info", "warning", "error"]}, "default info"),
 )  # fmt: skip
 

@@ -133,6 +133,7 @@ def _config(settings: ServerSettings, listener: Listener) -> uvicorn.Config:
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=int(max(1, settings.shutdown_timeout)),
+        timeout_keep_alive=max(1, int(settings.keep_alive)),
         limit_concurrency=settings.max_concurrency,
         **kwargs,  # type: ignore[arg-type]
     )

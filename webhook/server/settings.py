@@ -50,6 +50,10 @@ class ServerSettings:
     engine_threads: int = 32
     max_concurrency: int = 1024
     shutdown_timeout: float = 20.0
+    #: idle keep-alive, s: longer than kube-apiserver's 90 s client idle timeout, so the client
+    #: always closes first (a server-side close races a reused connection: an EOF, and with
+    #: failurePolicy Fail a denied request; kubernetes/kubernetes#127335)
+    keep_alive: float = 120.0
     log_level: str = "info"
 
     # ---- resolved paths -------------------------------------------------------------------------
@@ -108,7 +112,7 @@ class ServerSettings:
             raise ConfigError(f"listener ports must differ (found {ports})", field="ports")
         if (self.cert is None) != (self.key is None):
             raise ConfigError("--cert and --key must be given together", field="cert")
-        for name in ("admission_deadline", "shutdown_timeout"):
+        for name in ("admission_deadline", "shutdown_timeout", "keep_alive"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"must be > 0 (found {getattr(self, name)})", field=name)
         for name in ("max_body", "max_upload", "max_small_part", "snapshot_max_bytes"):
@@ -192,6 +196,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "engine_threads": int,
     "max_concurrency": int,
     "shutdown_timeout": float,
+    "keep_alive": float,
     "log_level": lambda s: s.strip().lower(),
 }
 

@@ -74,3 +74,20 @@ def test_invalid_combinations(argv: list[str], field: str) -> None:
     with pytest.raises(ConfigError) as err:
         ServerSettings.from_args(parse(argv), environ={})
     assert err.value.field == field
+
+
+def test_keep_alive_outlives_the_apiserver_idle_timeout() -> None:
+    """kube-apiserver keeps idle webhook connections 90 s: the gate must not close them first."""
+    from webhook.server.run import Listener, _config
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        return None
+
+    default = ServerSettings.from_args(parse([]), environ={})
+    assert default.keep_alive > 90
+    assert _config(default, Listener("metrics", app, 0, None)).timeout_keep_alive == 120
+    tuned = ServerSettings.from_args(parse(["--keep-alive", "300"]), environ={})
+    assert _config(tuned, Listener("metrics", app, 0, None)).timeout_keep_alive == 300
+    with pytest.raises(ConfigError) as err:
+        ServerSettings.from_args(parse([]), environ={"MIGRATION_GATE_KEEP_ALIVE": "0"})
+    assert "keep_alive" in err.value.diagnostics()

@@ -77,9 +77,12 @@ def gate_server(state: Path, env: dict[str, str] | None = None) -> Iterator[Gate
 
 @contextlib.contextmanager
 def baseline_server(app: str, *, cert: Path | None, key: Path | None,
-                    log: Path) -> Iterator[str]:
+                    log: Path, audit_db: Path | None = None) -> Iterator[str]:
     port = free_port()
     cmd = [sys.executable, "-m", "bench.baselines.serve", app, "--port", str(port)]
+    if audit_db is not None:
+        audit_db.unlink(missing_ok=True)
+        cmd += ["--audit-db", str(audit_db)]
     if cert is not None and key is not None:
         cmd += ["--cert", str(cert), "--key", str(key)]
     with server(cmd, port=port, tls=cert is not None, log=log):
@@ -173,10 +176,16 @@ def run(cfg: Config, only: set[str], profile_dir: Path | None) -> list[Result]:
         base_mp = stack.enter_context(baseline_server(
             "multipart", cert=None, key=None, log=work / "baseline-multipart.log"))
         cold: Gate | None = None
+        floor: str | None = None
         if not cfg.quick and "B1" in wanted:
             # the same gate with its decision cache off: the engine runs for every request
             cold = stack.enter_context(gate_server(work / "state-nocache", NO_CACHE))
             _check_admission(cold.admission, admission, cold.ca)
+            # the canned endpoint + the durable audit record every decision needs (the floor)
+            floor = stack.enter_context(baseline_server(
+                "admission-audited", cert=gate.cert, key=gate.key,
+                log=work / "floor-admission.log", audit_db=work / "floor-audit.db"))
+            _check_admission(floor, admission, gate.ca)
         _check_admission(gate.admission, admission, gate.ca)
         _check_admission(base_adm, admission, gate.ca)
         _check_api(gate.api, mp, mp_type, gate.token)
@@ -184,7 +193,7 @@ def run(cfg: Config, only: set[str], profile_dir: Path | None) -> list[Result]:
         auth = f"Bearer {gate.token}"
 
         if "B1" in wanted:
-            errs: dict[str, list[float]] = {"gate": [], "base": [], "cold": []}
+            errs: dict[str, list[float]] = {"gate": [], "base": [], "cold": [], "floor": []}
             sides = {
                 "gate": lambda: _rps(gate.admission + ADMISSION_PATH, admission,
                                      "application/json", secs, errors=errs["gate"]),
@@ -193,6 +202,9 @@ def run(cfg: Config, only: set[str], profile_dir: Path | None) -> list[Result]:
             if cold is not None:
                 sides["cold"] = lambda: _rps(cold.admission + ADMISSION_PATH, admission,
                                              "application/json", secs, errors=errs["cold"])
+            if floor is not None:
+                sides["floor"] = lambda: _rps(floor + ADMISSION_PATH, admission,
+                                              "application/json", secs, errors=errs["floor"])
             s = interleave(cfg.rounds, warmup=warm, sides=sides)
             res = Result("B1", f"admission throughput: MigrationRequest AdmissionReview "
                          f"({bodies['config_bytes']} B config, signed), gate as deployed (engine "
@@ -203,6 +215,8 @@ def run(cfg: Config, only: set[str], profile_dir: Path | None) -> list[Result]:
             _error_note(res, errs)
             if "cold" in s:
                 res.extra["gate_no_decision_cache_rps"] = s["cold"]
+            if "floor" in s:
+                res.extra["floor_canned_plus_audit_rps"] = s["floor"]
             results.append(res)
 
         if "B2" in wanted:

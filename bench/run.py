@@ -92,6 +92,13 @@ def _explain(rows: list[Result]) -> None:
                         f"the cache off (engine on every request) ran at {cold.median:.0f} req/s "
                         f"({cold.min:.0f}..{cold.max:.0f}) = {cold.median / base.median:.2f}x "
                         "baseline in the same rounds.")
+        floor = _S1.of(b1.extra.get("floor_canned_plus_audit_rps") or [])
+        if floor and base:
+            b1.note += (f" Floor: the canned endpoint plus only the durable audit record of the "
+                        f"same decision (the gate's own store, re-stamped as a cache hit is) ran "
+                        f"at {floor.median:.0f} req/s ({floor.min:.0f}..{floor.max:.0f}) = "
+                        f"{floor.median / base.median:.2f}x baseline: what any gate that audits "
+                        "in-process before answering can reach at most.")
     b8 = by_id.get("B8")
     if b8 and b8.extra.get("raw_batch_32") and b8.gate:
         from bench.model import Summary

@@ -8,6 +8,8 @@ read every part, then return a small JSON body.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,6 +38,41 @@ async def multipart(request: Request) -> Response:
                 sizes[name] = len(await value.read())
     return Response(json.dumps({"decision": "ALLOW", "parts": sizes}),
                     media_type="application/json")
+
+
+def admission_audited_app(db: Path) -> Starlette:
+    """B1's floor: the canned endpoint plus the one thing fail-closed adds to every request.
+
+    That is a durable, hash-chained audit record, written with the gate's own store and record
+    code, of the decision the engine gives the bench inputs, re-stamped per request as a
+    decision-cache hit is. If this side is already under 0.5x of the canned endpoint, no gate
+    that audits in-process before it answers can reach 0.5x, whatever else it does.
+    """
+    from bench.payloads import TRUST_DIR, artifacts
+    from webhook.audit import open_store
+    from webhook.audit.record import record_decision_async
+    from webhook.pipelines import Engine, MigrationInputs
+    from webhook.pipelines.report import rfc3339
+
+    a = artifacts()
+    decision = Engine.load(trust_dir=TRUST_DIR).validate_migration(
+        MigrationInputs(a.manifest, a.config, a.signature), request_id="floor")
+    store = open_store(db)
+
+    async def audited(request: Request) -> Response:
+        review = json.loads(await request.body())
+        uid = review.get("request", {}).get("uid", "")
+        stamped = decision.model_copy(
+            update={"request_id": uid, "timestamp": rfc3339(datetime.now(UTC))})
+        result = await record_decision_async(store, stamped, source="admission", dry_run=False)
+        body = {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "response": {"uid": uid, "allowed": result.decision == "ALLOW"},
+        }
+        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+    return Starlette(routes=[Route("/admission/v1/validate", audited, methods=["POST"])])
 
 
 def admission_app() -> Starlette:

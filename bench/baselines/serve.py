@@ -12,17 +12,23 @@ from pathlib import Path
 
 import uvicorn
 
-from bench.baselines.apps import admission_app, multipart_app
+from bench.baselines.apps import admission_app, admission_audited_app, multipart_app
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("app", choices=["admission", "multipart"])
+    parser.add_argument("app", choices=["admission", "admission-audited", "multipart"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cert", type=Path)
     parser.add_argument("--key", type=Path)
+    parser.add_argument("--audit-db", type=Path, help="admission-audited: the audit store")
     args = parser.parse_args()
-    app = admission_app() if args.app == "admission" else multipart_app()
+    if args.app == "admission-audited":
+        if args.audit_db is None:
+            parser.error("admission-audited needs --audit-db")
+        app = admission_audited_app(args.audit_db)
+    else:
+        app = admission_app() if args.app == "admission" else multipart_app()
     tls: dict[str, str] = {}
     if args.cert is not None and args.key is not None:
         tls = {"ssl_certfile": str(args.cert), "ssl_keyfile": str(args.key)}

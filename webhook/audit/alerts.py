@@ -58,8 +58,8 @@ def _by_policy(reasons: Sequence[Reason]) -> dict[str, list[Reason]]:
 
 def plan_alerts(decision: Decision, *, dry_run: bool) -> list[AlertHit]:
     """The alert groups this decision opens or updates; none for a dry run."""
-    if dry_run:
-        return []
+    if dry_run or (decision.decision != "BLOCK" and not decision.warnings):
+        return []  # nothing fires: skip the key and subject encoding
     prod = decision.subject.get("env") != "staging"
     key = subject_key(decision.subject)
     subject_json = canonical_json(decision.subject)

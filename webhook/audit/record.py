@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from webhook.audit.canonical import RECORD_FIELDS, canonical_json, utc_now
 from webhook.audit.models import AuditRecord
 from webhook.audit.store import AuditStore
+from webhook.audit.writer import stdout_line
 from webhook.contracts.decision import Decision, Reason, Source, Step
 
 log = logging.getLogger("webhook.audit")
@@ -17,9 +17,8 @@ log = logging.getLogger("webhook.audit")
 AUDIT_WRITE_FAILED = "audit-write-failed"
 
 
-def _stdout_line(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+#: the default sink; the writer thread recognises it and writes a batch's lines at once
+_stdout_line = stdout_line
 
 
 def record_decision(
@@ -63,17 +62,20 @@ async def record_decision_async(
     """`record_decision` for the event loop: same rule, same line, same failure handling.
 
     The loop awaits the group-commit writer's future instead of a worker thread blocking on it;
-    the decision is returned (and so answered) only after its record is durable.
+    the decision is returned (and so answered) only after its record is durable. The line of a
+    stored record is emitted by the writer thread, after the commit and before the future
+    resolves (so before the answer, as in `record_decision`); the loop emits only the line of a
+    record that was not stored.
     """
-    line: str | None = None
     try:
         if store is None:
             raise RuntimeError("no audit store configured")
-        line = (await store.append_async(decision, source=source, dry_run=dry_run)).line
+        await store.append_async(decision, source=source, dry_run=dry_run, emit=emit)
+        return decision
     except Exception as exc:
         decision = _failed(decision, exc, on_write_failure)
     try:
-        emit(line if line is not None else canonical_json(_unstored(decision, source, dry_run)))
+        emit(canonical_json(_unstored(decision, source, dry_run)))
     except Exception:
         log.exception("emitting the audit JSON line for request %s failed", decision.request_id)
     return decision

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
 from webhook.audit import query as queries
-from webhook.audit.alerts import AlertStore, plan_alerts
-from webhook.audit.canonical import RECORD_FIELDS, canonical_json, hash_template
+from webhook.audit.alerts import AlertStore
 from webhook.audit.chain import BrokenRecord, row_to_record, walk
+from webhook.audit.encode import Encoder, Prepared, build_static, prepared
 from webhook.audit.errors import AuditReadError, AuditWriteError
 from webhook.audit.models import AuditPage, AuditQuery, AuditRecord, VerifyResult
 from webhook.audit.schema import (
@@ -22,12 +21,11 @@ from webhook.audit.schema import (
     BUSY_TIMEOUT_S,
     RECORD_COLUMNS,
     SCHEMA_VERSION,
-    SUBJECT_IDENTITY_KEYS,
     connect,
     ddl_statements,
 )
-from webhook.audit.writer import ChainPosition, GroupCommitWriter, Prepared, describe
-from webhook.contracts.decision import Decision, Reason, Source
+from webhook.audit.writer import ChainPosition, GroupCommitWriter, describe
+from webhook.contracts.decision import Decision, Source
 from webhook.errors import ConfigError
 
 log = logging.getLogger("webhook.audit")
@@ -35,28 +33,6 @@ log = logging.getLogger("webhook.audit")
 _SOURCES = frozenset(get_args(Source))
 #: /readyz says "not writable" below this much free space: a commit would soon fail
 MIN_FREE_BYTES = 1 << 20
-#: a record's encoded size limit; keeps every export line under chain.MAX_EXPORT_LINE
-MAX_RECORD_BYTES = 512 * 1024
-
-
-#: fields only known once the writer has chained the record, in canonical (sorted) order
-_LINE_SLOTS = ("hash", "prev_hash", "seq", "ts")
-_LINE_KEYS = {key: json.dumps(key) + ":" for key in RECORD_FIELDS}
-
-
-def _line_template(encoded: Mapping[str, str]) -> tuple[str, ...]:
-    """The record's canonical JSON split around its chain fields (see `Appended.line`)."""
-    segments: list[str] = []
-    current = "{"
-    for index, key in enumerate(sorted(RECORD_FIELDS)):
-        current += ("," if index else "") + _LINE_KEYS[key]
-        if key in _LINE_SLOTS:
-            segments.append(current)
-            current = ""
-        else:
-            current += encoded[key]
-    segments.append(current + "}")
-    return tuple(segments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +40,19 @@ class Appended:
     """A durable record as the async path returns it: its chain position and its JSON line.
 
     `line` is byte-identical to `canonical_json(record.model_dump(mode="json"))` (tested): it is
-    assembled from the column texts already encoded for the hash, so the hot path encodes each
-    field once.
+    assembled from the texts already encoded for the hash, so the hot path encodes each field
+    once.
     """
 
     position: ChainPosition
-    template: tuple[str, ...]
+    record: Prepared
+    #: True when the writer already passed `line` to the caller's sink
+    emitted: bool = False
 
     @property
     def line(self) -> str:
         pos = self.position
-        h, prev, seq, ts, last = self.template
-        return f'{h}"{pos.hash}"{prev}"{pos.prev_hash}"{seq}{pos.seq}{ts}"{pos.ts}"{last}'
+        return self.record.line(pos.hash, pos.prev_hash, pos.seq, pos.ts)
 
 
 class AuditStore:
@@ -89,6 +66,7 @@ class AuditStore:
         self._max_pages = max_pages
         self._pid = os.getpid()
         self._writer = self._new_writer()
+        self._encoder = Encoder()
         self.alerts = AlertStore(self._connect, location=str(path))
 
     # -- connections ------------------------------------------------------------------------
@@ -115,7 +93,7 @@ class AuditStore:
         """Chain and commit one record; returns only once it is durable (AuditWriteError if not)."""
         writer = self._writer_for(source)
         with writer.encoding():
-            prepared = self._prepare(decision, source=source, dry_run=dry_run)
+            prepared = self._encoder.prepare(decision, source=source, dry_run=dry_run)
         position = writer.submit(prepared)
         return AuditRecord.model_construct(
             seq=position.seq,
@@ -124,7 +102,7 @@ class AuditStore:
             scenario=decision.scenario,
             source=source,
             decision=decision.decision,
-            env=prepared.env,
+            env=decision.subject.get("env", ""),
             dry_run=dry_run,
             subject=dict(decision.subject),
             reasons=decision.reasons,
@@ -136,79 +114,30 @@ class AuditStore:
             hash=position.hash,
         )
 
-    async def append_async(self, decision: Decision, *, source: Source, dry_run: bool) -> Appended:
+    async def append_async(
+        self,
+        decision: Decision,
+        *,
+        source: Source,
+        dry_run: bool,
+        emit: Callable[[str], None] | None = None,
+    ) -> Appended:
         """`append` for the event loop: awaits durability without blocking a thread.
 
-        Encoding runs on the loop (it is CPU either way); the writer thread resolves the future.
-        Raises AuditWriteError exactly where `append` would.
+        Encoding runs on the loop (it is CPU either way, and memoised for repeated decisions);
+        the writer thread commits and wakes the loop. With `emit`, the writer thread hands it
+        the record's JSON line after the commit (`Appended.emitted`), so the loop never writes
+        it. Raises AuditWriteError exactly where `append` would.
         """
         writer = self._writer_for(source)
-        with writer.encoding():
-            encoded = self._encode(decision, source=source, dry_run=dry_run)
-            prepared = self._prepared(decision, encoded, source=source, dry_run=dry_run)
-            future = writer.submit_async(prepared)
-        template = _line_template(encoded)
-        position = await future
-        return Appended(position, template)
+        prepared = self._encoder.prepare(decision, source=source, dry_run=dry_run)
+        position = await writer.submit_async(prepared, emit=emit)
+        return Appended(position, prepared, emitted=emit is not None)
 
     @staticmethod
     def _prepare(decision: Decision, *, source: str, dry_run: bool) -> Prepared:
-        """All encoding happens in the caller's thread, once; the writer only chains and inserts."""
-        encoded = AuditStore._encode(decision, source=source, dry_run=dry_run)
-        return AuditStore._prepared(decision, encoded, source=source, dry_run=dry_run)
-
-    @staticmethod
-    def _encode(decision: Decision, *, source: str, dry_run: bool) -> dict[str, str]:
-        """Each non-chain field as its canonical JSON text (the column value)."""
-        env = decision.subject.get("env", "")
-        encoded = {
-            "request_id": canonical_json(decision.request_id),
-            "scenario": canonical_json(decision.scenario),
-            "source": canonical_json(source),
-            "decision": canonical_json(decision.decision),
-            "env": canonical_json(env),
-            "dry_run": "true" if dry_run else "false",
-            "subject": canonical_json(decision.subject),
-            "reasons": _reasons_json(decision.reasons),
-            "warnings": _reasons_json(decision.warnings),
-            "audited": _reasons_json(decision.audited),
-            "digests": canonical_json(decision.digests),
-            "policy_bundle": canonical_json(decision.policy_bundle),
-        }
-        size = sum(len(text) for text in encoded.values())
-        if size > MAX_RECORD_BYTES:
-            raise AuditWriteError(
-                f"record of {size} bytes exceeds the {MAX_RECORD_BYTES}-byte limit", field="audit"
-            )
-        return encoded
-
-    @staticmethod
-    def _prepared(
-        decision: Decision, encoded: Mapping[str, str], *, source: str, dry_run: bool
-    ) -> Prepared:
-        env = decision.subject.get("env", "")
-        values = tuple(
-            dict.fromkeys(
-                decision.subject[k] for k in SUBJECT_IDENTITY_KEYS if decision.subject.get(k)
-            )
-        )
-        return Prepared(
-            request_id=decision.request_id,
-            scenario=decision.scenario,
-            source=source,
-            decision=decision.decision,
-            env=env,
-            dry_run=bool(dry_run),
-            subject_json=encoded["subject"],
-            reasons_json=encoded["reasons"],
-            warnings_json=encoded["warnings"],
-            audited_json=encoded["audited"],
-            digests_json=encoded["digests"],
-            policy_bundle=decision.policy_bundle,
-            template=hash_template(encoded),
-            subject_values=values,
-            alerts=plan_alerts(decision, dry_run=dry_run),
-        )
+        """A record encoded without the memo (the writer only chains and inserts it)."""
+        return prepared(build_static(decision, source=source, dry_run=dry_run), decision.request_id)
 
     def check_writable(self) -> None:
         """For /readyz: the file is ours, the write lock can be taken, the disk has room."""
@@ -266,11 +195,6 @@ class AuditStore:
     def verify(self) -> VerifyResult:
         """Walk the whole chain; see `verify_path`."""
         return verify_path(self.path)
-
-
-def _reasons_json(reasons: tuple[Reason, ...]) -> str:
-    # Reason fields are all JSON-native (str / None); dict() is 5x cheaper than model_dump().
-    return canonical_json([dict(r) for r in reasons]) if reasons else "[]"
 
 
 def _to_model(row: tuple[Any, ...]) -> AuditRecord:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,3 +139,168 @@ def test_pending_timeout_fails_a_record_the_writer_never_took(db: Path) -> None:
         writer.close()
     rows = [r[0] for r in connect(db).execute("SELECT request_id FROM audit_log")]
     assert rows == ["req-000005"]
+
+
+class CountingLoop(asyncio.SelectorEventLoop):
+    """A real loop that counts cross-thread wakeups and timers (what each record costs it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wakeups = 0
+        self.timers = 0
+
+    def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> asyncio.Handle:  # type: ignore[override]
+        self.wakeups += 1
+        return super().call_soon_threadsafe(*args, **kwargs)
+
+    def call_later(self, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:  # type: ignore[override]
+        self.timers += 1
+        return super().call_later(*args, **kwargs)
+
+
+def test_one_wakeup_and_one_timer_for_records_submitted_together(store: AuditStore) -> None:
+    loop = CountingLoop()
+
+    async def main() -> list[str]:
+        done = await asyncio.gather(
+            *(store.append_async(make_decision(i), source="api", dry_run=False) for i in range(50))
+        )
+        return [a.line for a in done]
+
+    try:
+        lines = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert len(lines) == 50 and store.verify().checked == 50
+    assert loop.wakeups == 1  # one batch, one call_soon_threadsafe (not one per record)
+    assert loop.timers == 1  # one pending-timeout watchdog (not one call_later per record)
+
+
+def test_the_writer_thread_emits_each_committed_line_before_the_caller_resumes(
+    store: AuditStore,
+) -> None:
+    emitted: list[tuple[str, str]] = []
+
+    def sink(line: str) -> None:
+        emitted.append((threading.current_thread().name, line))
+
+    async def one(i: int) -> None:
+        appended = await store.append_async(
+            make_decision(i), source="admission", dry_run=False, emit=sink
+        )
+        assert appended.emitted and (threading.current_thread().name, appended.line) not in emitted
+        assert ("audit-group-commit", appended.line) in emitted  # already out, once
+
+    async def main() -> None:
+        await asyncio.gather(*(one(i) for i in range(30)))
+
+    asyncio.run(main())
+    assert len(emitted) == 30
+    for _thread, line in emitted:
+        (record,) = store.query(AuditQuery(request_id=json.loads(line)["request_id"])).records
+        assert line == canonical_json(record.model_dump(mode="json"))
+
+
+def test_default_sink_writes_the_lines_to_stdout(
+    store: AuditStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def main() -> None:
+        await asyncio.gather(
+            *(
+                record_decision_async(store, make_decision(i), source="api", dry_run=False)
+                for i in range(12)
+            )
+        )
+
+    asyncio.run(main())
+    out = capsys.readouterr().out.splitlines()
+    assert sorted(json.loads(line)["seq"] for line in out) == list(range(1, 13))
+    records = {r.seq: r for r in store.query(AuditQuery(limit=50)).records}
+    for line in out:
+        assert line == canonical_json(records[json.loads(line)["seq"]].model_dump(mode="json"))
+
+
+def test_a_stalled_line_sink_never_stalls_the_event_loop(store: AuditStore) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+
+    def stuck(line: str) -> None:  # a stdout reader that stopped draining
+        entered.set()
+        release.wait(10)
+
+    async def main() -> int:
+        pending = asyncio.ensure_future(
+            store.append_async(make_decision(1), source="api", dry_run=False, emit=stuck)
+        )
+        ticks = 0
+        while not entered.is_set():  # the loop keeps turning while the writer is stuck
+            await asyncio.sleep(0.001)
+            ticks += 1
+        for _ in range(5):
+            await asyncio.sleep(0)
+            ticks += 1
+        assert not pending.done()  # no answer before its line is out
+        release.set()
+        appended = await pending
+        assert appended.position.seq == 1
+        return ticks
+
+    try:
+        assert asyncio.run(main()) >= 5
+    finally:
+        release.set()
+
+
+def test_a_failing_sink_is_logged_and_the_record_still_counts(
+    store: AuditStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(line: str) -> None:
+        raise OSError("stdout closed")
+
+    decision = asyncio.run(
+        record_decision_async(store, make_decision(2), source="api", dry_run=False, emit=broken)
+    )
+    assert decision.decision == "ALLOW" and store.verify().checked == 1
+    assert "emitting the audit JSON line for request req-000002 failed" in caplog.text
+
+
+def test_records_flushed_after_close_are_refused_at_once(db: Path) -> None:
+    open_store(db).close()
+    writer = GroupCommitWriter(lambda: connect(db), location=str(db))
+    record = Store._prepare(make_decision(7), source="api", dry_run=False)
+
+    async def main() -> None:
+        future = writer.submit_async(record)  # queued for the writer at the next loop turns
+        writer.close()
+        with pytest.raises(AuditWriteError, match="closed"):
+            await future
+
+    asyncio.run(main())
+    assert connect(db).execute("SELECT count(*) FROM audit_log").fetchone() == (0,)
+
+
+def test_pending_timeout_fails_every_record_left_waiting(db: Path) -> None:
+    open_store(db).close()
+    gate = threading.Event()
+
+    def slow_connect() -> sqlite3.Connection:
+        gate.wait(10)
+        return connect(db)
+
+    writer = GroupCommitWriter(slow_connect, location=str(db), pending_timeout_s=0.2)
+    records = [Store._prepare(make_decision(i), source="api", dry_run=False) for i in range(4)]
+
+    async def main() -> None:
+        claimed = writer.submit_async(records[0])
+        await asyncio.sleep(0.05)  # the writer claims it and hangs in connect
+        waiting = [writer.submit_async(r) for r in records[1:]]
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        assert all(isinstance(r, AuditWriteError) for r in results), results
+        gate.set()
+        assert (await claimed).seq == 1
+
+    try:
+        asyncio.run(main())
+    finally:
+        gate.set()
+        writer.close()

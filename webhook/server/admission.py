@@ -9,12 +9,12 @@ has no opinion on it and DESIGN's webhook configuration does not send it on purp
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -37,6 +37,7 @@ from webhook.server.http import (
     check_length,
     check_media_type,
     json_bytes,
+    parse_json,
     read_body,
     read_raw_body,
     require_media_type,
@@ -147,6 +148,18 @@ def build_response(uid: AdmissionUID, decision: Decision | None) -> AdmissionRev
     return {"apiVersion": API_VERSION, "kind": KIND, "response": response}
 
 
+def response_bytes(review: AdmissionReviewResponse) -> bytes:
+    """`json_bytes(review)` by orjson: byte-identical for the strings, bools and ints it holds.
+
+    orjson refuses a lone surrogate (possible only in a uid the stdlib parser let through);
+    `json_bytes` then fails on it exactly as it always did.
+    """
+    try:
+        return orjson.dumps(review)
+    except orjson.JSONEncodeError:
+        return json_bytes(review)
+
+
 class AdmissionDoor:
     """The endpoint, bound to a Gate and the admission settings."""
 
@@ -183,18 +196,19 @@ class AdmissionDoor:
         """The AdmissionReview response body for a request body; `state["decision"]` set."""
         try:
             if len(body) > THREAD_PARSE_BYTES:
-                doc = await asyncio.to_thread(json.loads, body)
+                doc, plain = await asyncio.to_thread(parse_json, body)
             else:
-                doc = json.loads(body)
+                doc, plain = parse_json(body)
         except (ValueError, RecursionError) as exc:
             raise ReviewError(f"body is not valid JSON: {exc}") from None
         review = parse_review(doc)
         req = review["request"]
-        decision = await self.review(req)
+        decision = await self.review(req, plain=plain)
         state["decision"] = decision.decision if decision is not None else "SKIP"
-        return json_bytes(build_response(req["uid"], decision))
+        return response_bytes(build_response(req["uid"], decision))
 
-    async def review(self, req: AdmissionRequest) -> Decision | None:
+    async def review(self, req: AdmissionRequest, *, plain: bool = False) -> Decision | None:
+        """The decision for a parsed request (None: not gated). `plain`: see `parse_json`."""
         gvk = req["kind"]
         obj = req.get("object")
         op = req["operation"]
@@ -204,7 +218,7 @@ class AdmissionDoor:
             return None
         uid = req["uid"]
         dry_run = bool(req.get("dryRun", False))
-        key = self._object_key(kind, obj, dry_run)
+        key = self._object_key(kind, obj, dry_run, plain)
         if key is not None:
             hit = self.cache.get(key, uid)
             if hit is not None:  # same spec/data seen: no conversion, no engine, no thread hop
@@ -239,13 +253,17 @@ class AdmissionDoor:
             budget=self.deadline,
         )
 
-    def _object_key(self, kind: str, obj: Mapping[str, Any] | None, dry_run: bool) -> str | None:
+    def _object_key(
+        self, kind: str, obj: Mapping[str, Any] | None, dry_run: bool, plain: bool
+    ) -> str | None:
         if obj is None or self.cache.ttl <= 0 or self.gate.state.engine is None:
             return None
         label = None
         if kind == "ConfigMap":
             label = obj["metadata"]["labels"][SCENARIO_LABEL]  # gated_kind checked the path
-        return object_key(kind, obj, label=label, bundle=self.gate.bundle, dry_run=dry_run)
+        return object_key(
+            kind, obj, label=label, bundle=self.gate.bundle, dry_run=dry_run, plain=plain
+        )
 
     async def _deny_shape(self, uid: str, exc: ObjectError, dry_run: bool) -> Decision:
         reason = Reason(

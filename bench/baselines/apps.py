@@ -45,8 +45,8 @@ def admission_audited_app(db: Path) -> Starlette:
 
     That is a durable, hash-chained audit record, written with the gate's own store and record
     code, of the decision the engine gives the bench inputs, re-stamped per request as a
-    decision-cache hit is. If this side is already under 0.5x of the canned endpoint, no gate
-    that audits in-process before it answers can reach 0.5x, whatever else it does.
+    decision-cache hit is: the price of the fail-closed rule alone on the baseline's own stack
+    (Starlette routing, stdlib json), before any policy work.
     """
     from bench.payloads import TRUST_DIR, artifacts
     from webhook.audit import open_store

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope
 
 from webhook.contracts.decision import Decision, Reason, Scenario
 from webhook.pipelines import Engine
@@ -31,6 +30,7 @@ from webhook.server.admission_types import (
     AdmissionUID,
 )
 from webhook.server.cache import DecisionCache, evaluate, object_key
+from webhook.server.direct import DirectRoute
 from webhook.server.gate import Gate, door_decision, merge
 from webhook.server.http import (
     HTTPError,
@@ -43,7 +43,7 @@ from webhook.server.http import (
     require_media_type,
     scope_headers,
 )
-from webhook.server.logs import AccessLog, scope_request_id
+from webhook.server.logs import AccessLog
 from webhook.server.objects import (
     SCENARIO_LABEL,
     Converted,
@@ -286,59 +286,24 @@ class AdmissionDoor:
         )
 
 
-class AdmissionApp:
+class AdmissionApp(DirectRoute):
     """The admission listener: `POST /admission/v1/validate` served straight on ASGI.
 
-    The hot path skips Starlette's Request, routing and middleware stack (about a fifth of the
-    per-request CPU under load) but keeps their behaviour: body limit (413), media type (415),
-    malformed review (400) as `{"error", "detail"}` JSON, `X-Request-ID`, the duration metric
-    and one access line. Every other request (404, 405, ...) goes to the Starlette `fallback`.
+    Same behaviour as the Starlette route (body limit 413, media type 415, malformed review 400,
+    `X-Request-ID`, duration metric, one access line) without its per-request stack; every
+    other request (404, 405, ...) goes to the Starlette `fallback`.
     """
 
+    path = ADMISSION_PATH
+
     def __init__(self, door: AdmissionDoor, fallback: ASGIApp, access: AccessLog) -> None:
+        super().__init__(fallback, access)
         self.door = door
-        self.fallback = fallback
-        self.access = access
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != ADMISSION_PATH or scope["method"] != "POST":
-            await self.fallback(scope, receive, send)
-            return
-        start = time.perf_counter()
-        request_id = scope_request_id(scope)
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        status = 500
-        try:
-            headers: dict[str, str] = {}
-            try:
-                body = await self.door.validate_raw(scope, receive, state)
-                status = 200
-            except HTTPError as exc:
-                status, headers = exc.status, exc.headers
-                body = json_bytes({"error": exc.error, "detail": exc.detail})
-            except Exception as exc:  # as Starlette's ServerErrorMiddleware: answer, re-raise
-                log.exception("unhandled error", extra={"request_id": request_id})
-                detail = f"internal error ({type(exc).__name__})"
-                await _send(send, 500, json_bytes({"error": "internal-error", "detail": detail}),
-                            request_id, {})  # fmt: skip
-                raise
-            await _send(send, status, body, request_id, headers)
-        finally:
-            self.access.done(scope, request_id, status, start, state)
-
-
-async def _send(
-    send: Send, status: int, body: bytes, request_id: str, extra: dict[str, str]
-) -> None:
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
-    headers += [
-        (b"content-length", str(len(body)).encode("latin-1")),
-        (b"content-type", b"application/json"),
-        (b"x-request-id", request_id.encode("ascii")),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    async def handle(
+        self, scope: Scope, receive: Receive, state: dict[str, Any]
+    ) -> tuple[int, bytes]:
+        return 200, await self.door.validate_raw(scope, receive, state)
 
 
 def _never(_engine: Engine, _deadline: float | None) -> Decision:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ import orjson
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope
 
 from webhook.audit import AuditQuery
 from webhook.audit.errors import AlertNotFoundError
@@ -36,9 +35,10 @@ from webhook.pipelines.inputs import (
 )
 from webhook.server.auth import Principal, Role, TokenStore, bearer_token
 from webhook.server.cache import cache_key, evaluate
+from webhook.server.direct import DirectRoute
 from webhook.server.gate import Gate
-from webhook.server.http import HTTPError, json_bytes, json_response, scope_headers
-from webhook.server.logs import AccessLog, scope_request_id
+from webhook.server.http import HTTPError, json_response, scope_headers
+from webhook.server.logs import AccessLog
 from webhook.server.uploads import Upload, read_multipart, receive_multipart
 
 log = logging.getLogger("migration_gate.app")
@@ -421,59 +421,23 @@ async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
-class ApiApp:
+class ApiApp(DirectRoute):
     """The API listener: `POST /api/v1/validate/migration` served straight on ASGI.
 
-    The hot upload path skips Starlette's Request, routing, exception wrappers and the
-    RequestContext middleware (together about a fifth of its CPU under load) but keeps their
-    behaviour: auth (401/403 with the same challenge), media type (415), limits (413),
-    malformed multipart (400) as `{"error", "detail"}` JSON, the decision JSON with 200/422,
-    `X-Request-ID`, the duration metric and one access line with decision and principal.
-    Every other request goes to the Starlette `fallback` (the rest of the API, 404, 405).
+    The hot upload path keeps the Starlette route's behaviour: auth (401/403 with the same
+    challenge), media type (415), limits (413), malformed multipart (400), the decision JSON
+    with 200/422, `X-Request-ID`, the duration metric and one access line with decision and
+    principal. Every other request goes to the Starlette `fallback` (the rest of the API).
     """
 
+    path = MIGRATION_PATH
+
     def __init__(self, door: ApiDoor, fallback: ASGIApp, access: AccessLog) -> None:
+        super().__init__(fallback, access)
         self.door = door
-        self.fallback = fallback
-        self.access = access
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != MIGRATION_PATH or scope["method"] != "POST":
-            await self.fallback(scope, receive, send)
-            return
-        start = time.perf_counter()
-        request_id = scope_request_id(scope)
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        status = 500
-        try:
-            headers: dict[str, str] = {}
-            try:
-                decision, body = await self.door.validate_migration_raw(scope, receive, state)
-                status = 200 if decision.allowed else 422
-            except HTTPError as exc:
-                status, headers = exc.status, exc.headers
-                body = json_bytes({"error": exc.error, "detail": exc.detail})
-            except Exception as exc:  # as Starlette's ServerErrorMiddleware: answer, re-raise
-                log.exception("unhandled error", extra={"request_id": request_id})
-                detail = f"internal error ({type(exc).__name__})"
-                await _send(send, 500, json_bytes({"error": "internal-error", "detail": detail}),
-                            request_id, {})  # fmt: skip
-                raise
-            await _send(send, status, body, request_id, headers)
-        finally:
-            self.access.done(scope, request_id, status, start, state)
-
-
-async def _send(
-    send: Send, status: int, body: bytes, request_id: str, extra: dict[str, str]
-) -> None:
-    """Headers in the order Starlette's Response + RequestContext give them."""
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
-    headers += [
-        (b"content-length", str(len(body)).encode("latin-1")),
-        (b"content-type", b"application/json"),
-        (b"x-request-id", request_id.encode("ascii")),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    async def handle(
+        self, scope: Scope, receive: Receive, state: dict[str, Any]
+    ) -> tuple[int, bytes]:
+        decision, body = await self.door.validate_migration_raw(scope, receive, state)
+        return (200 if decision.allowed else 422), body

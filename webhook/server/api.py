@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope
 
@@ -37,7 +37,7 @@ from webhook.server.auth import Principal, Role, TokenStore, bearer_token
 from webhook.server.cache import cache_key, evaluate
 from webhook.server.direct import DirectRoute
 from webhook.server.gate import Gate
-from webhook.server.http import HTTPError, json_response, scope_headers
+from webhook.server.http import HTTPError, body_chunks, json_response, scope_headers
 from webhook.server.logs import AccessLog
 from webhook.server.uploads import Upload, read_multipart, receive_multipart
 
@@ -247,7 +247,7 @@ class ApiDoor:
         )
         self.authorize.check(authorization, "operator", state)
         upload = await read_multipart(
-            _body_chunks(receive),
+            body_chunks(receive),
             content_type or "",
             length,
             tmp_root=self.tmp_dir,
@@ -406,19 +406,6 @@ def _first_error(exc: Exception) -> str:
         loc = ".".join(str(x) for x in err.get("loc", ()))
         return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))
     return str(exc)
-
-
-async def _body_chunks(receive: Receive) -> AsyncIterator[bytes]:
-    """The request body as Starlette's `Request.stream()` yields it (ClientDisconnect too)."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
 
 
 class ApiApp(DirectRoute):

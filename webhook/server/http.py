@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -126,19 +127,26 @@ def scope_headers(scope: Scope, *names: bytes) -> list[str | None]:
     return found
 
 
-async def read_raw_body(receive: Receive, limit: int) -> bytes:
-    """`read_body` on a raw ASGI receive (Content-Length checked by the caller)."""
-    chunks: list[bytes] = []
-    size = 0
+async def body_chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body as Starlette's `Request.stream()` yields it (ClientDisconnect too)."""
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         chunk = message.get("body", b"")
         if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise HTTPError(413, "payload-too-large", f"body is over the {limit}-byte limit")
-            chunks.append(chunk)
+            yield chunk
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            return
+
+
+async def read_raw_body(receive: Receive, limit: int) -> bytes:
+    """`read_body` on a raw ASGI receive (Content-Length checked by the caller)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in body_chunks(receive):
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(413, "payload-too-large", f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -272,18 +272,18 @@ class ApiDoor:
             )
             request_id: str = state["request_id"]
             cache = self.gate.cache
-
-            def run(engine: Engine, deadline: float | None) -> Decision:
-                return evaluate(
-                    engine, inputs, request_id=request_id, dry_run=False, deadline=deadline,
-                    cache=cache,
-                )  # fmt: skip
-
             # the parts are the inputs: a hit is found on the loop, with no thread hop
             hit = key = None
             if cache.ttl > 0 and self.gate.state.engine is not None:
                 key = cache_key(inputs, bundle=self.gate.bundle, dry_run=False)
                 hit = cache.get(key, request_id) if key is not None else None
+
+            def run(engine: Engine, deadline: float | None) -> Decision:
+                return evaluate(
+                    engine, inputs, request_id=request_id, dry_run=False, deadline=deadline,
+                    cache=cache, key=key,
+                )  # fmt: skip
+
             decision = await self.gate.decide(
                 run, scenario="T1", request_id=request_id, source="api", dry_run=False, hit=hit
             )

@@ -199,11 +199,15 @@ def evaluate(
     dry_run: bool,
     deadline: float | None,
     cache: DecisionCache | None,
+    key: str | None = None,
 ) -> Decision:
-    """The engine's decision for `inputs`, from the cache when the very same inputs were seen."""
-    key = None
+    """The engine's decision for `inputs`, from the cache when the very same inputs were seen.
+
+    `key`: `cache_key(inputs, ...)` when the door already computed it for its own lookup.
+    """
     if cache is not None and cache.ttl > 0:
-        key = cache_key(inputs, bundle=engine.bundle_digest, dry_run=dry_run)
+        if key is None:
+            key = cache_key(inputs, bundle=engine.bundle_digest, dry_run=dry_run)
         hit = cache.get(key, request_id) if key is not None else None
         if hit is not None:
             return hit

@@ -20,6 +20,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from webhook.audit.canonical import utc_now
 from webhook.server.metrics import GateMetrics
 
 access_log = logging.getLogger("migration_gate.access")
@@ -66,41 +67,22 @@ def configure_logging(level: str) -> None:
     logging.getLogger("uvicorn.access").disabled = True  # RequestContext writes access lines
 
 
-class _UtcSecond:
-    """`YYYY-MM-DDTHH:MM:SS` of the current UTC second, formatted once per second.
-
-    Every request stamps at least one time (its access line; a cache hit also its decision);
-    `datetime.now(UTC).isoformat()` costs more than the rest of the line. The clock is the one
-    `datetime.now` reads (CLOCK_REALTIME), truncated the same way (floor), so the text is the
-    same. The cached pair is replaced whole, so threads can share it.
-    """
-
-    def __init__(self) -> None:
-        self._cached: tuple[int, str] = (-1, "")
-
-    def split(self) -> tuple[str, int]:
-        """(date and time to the second, nanoseconds into that second)."""
-        seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
-        cached = self._cached
-        if cached[0] != seconds:
-            cached = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
-            self._cached = cached
-        return cached[1], nanos
-
-
-_SECOND = _UtcSecond()
-
-
 def utc_timestamp() -> str:
-    """`rfc3339(datetime.now(UTC))`: microseconds and `Z` (a decision's timestamp)."""
-    second, nanos = _SECOND.split()
-    return f"{second}.{nanos // 1000:06d}Z"
+    """`rfc3339(datetime.now(UTC))`: microseconds and `Z` (a decision's timestamp).
+
+    The audit writer's `utc_now`: the same format, with the date-and-time part formatted once
+    per second (every request stamps at least one time, and `datetime.now(UTC).isoformat()`
+    costs more than the rest of its access line).
+    """
+    return utc_now()
 
 
 def log_timestamp() -> str:
-    """`datetime.now(UTC).isoformat(timespec="milliseconds")` (an access line's `ts`)."""
-    second, nanos = _SECOND.split()
-    return f"{second}.{nanos // 1_000_000:03d}+00:00"
+    """`datetime.now(UTC).isoformat(timespec="milliseconds")` (an access line's `ts`).
+
+    Both truncate: `YYYY-MM-DDTHH:MM:SS.fff` is the first 23 characters of `utc_now()`.
+    """
+    return utc_now()[:23] + "+00:00"
 
 
 def access_line(

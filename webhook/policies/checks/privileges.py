@@ -25,6 +25,18 @@ def _security(ctx: PolicyContext) -> tuple[Mapping[str, Any], Violation | None]:
     return section, None
 
 
+def _false_or_absent(security: Mapping[str, Any], key: str, env: str) -> Violation | None:
+    """A boolean switch that must be false or absent: true is named as such, anything else
+    (a string "false", a number) is not a boolean and is refused with what was found."""
+    value = lookup(security, key)
+    if value is MISSING or value is False:
+        return None
+    field = f"security.{key}"
+    if value is True:
+        return Violation(field, f"{env} forbids {field}: true (found true)")
+    return Violation(field, f"{env} requires {field}: false ({found(value)})")
+
+
 @register("no-privileged", scenarios=("T1",))
 def no_privileged(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterator[Violation]:
     """security.privileged must be false or absent."""
@@ -33,17 +45,9 @@ def no_privileged(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterator[Vio
     if bad is not None:
         yield bad
         return
-    value = lookup(security, "privileged")
-    if value is MISSING or value is False:
-        return
-    if value is True:
-        yield Violation(
-            "security.privileged", f"{env} forbids security.privileged: true (found true)"
-        )
-    else:
-        yield Violation(
-            "security.privileged", f"{env} requires security.privileged: false ({found(value)})"
-        )
+    violation = _false_or_absent(security, "privileged", env)
+    if violation is not None:
+        yield violation
 
 
 @register("no-root", scenarios=("T1",))
@@ -54,15 +58,9 @@ def no_root(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterator[Violation
     if bad is not None:
         yield bad
         return
-    as_root = lookup(security, "run_as_root")
-    if as_root is True:
-        yield Violation(
-            "security.run_as_root", f"{env} forbids security.run_as_root: true (found true)"
-        )
-    elif as_root is not MISSING and as_root is not False:
-        yield Violation(
-            "security.run_as_root", f"{env} requires security.run_as_root: false ({found(as_root)})"
-        )
+    violation = _false_or_absent(security, "run_as_root", env)
+    if violation is not None:
+        yield violation
     uid = lookup(security, "run_as_user")
     if uid is MISSING:
         return

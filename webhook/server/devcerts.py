@@ -109,16 +109,24 @@ def issue_server_cert(
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
     client_auth: bool = False,
+    organization: str | None = None,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A P-256 leaf for `names` (DNS names or IPs) signed by the CA; dates overridable for tests."""
+    """A P-256 leaf for `names` (DNS names or IPs) signed by the CA; dates overridable for tests.
+
+    The subject is CN=names[0], plus O=`organization` when given (Kubernetes reads a client
+    certificate's O as its groups).
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     start = not_before or now - dt.timedelta(minutes=5)
     end = not_after or now + dt.timedelta(days=SERVER_DAYS)
     usages = [ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [ExtendedKeyUsageOID.SERVER_AUTH]
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, names[0])]
+    if organization is not None:
+        subject.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .subject_name(x509.Name(subject))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())

@@ -38,3 +38,23 @@ def test_generate_then_idempotent_then_reissue(tmp_path: Path) -> None:
     assert new.serial_number != serial
     ca_cert = x509.load_pem_x509_certificate(ca.read_bytes())
     new.verify_directly_issued_by(ca_cert)
+
+
+def test_client_certificate_carries_its_organization() -> None:
+    """Kubernetes maps a client certificate's O to groups (the e2e admin is system:masters)."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from webhook.server.devcerts import issue_server_cert, make_ca
+
+    ca_key, ca_cert = make_ca("test CA")
+    _, cert = issue_server_cert(
+        ca_key, ca_cert, ["e2e-admin"], client_auth=True, organization="system:masters"
+    )
+    subject = cert.subject
+    assert subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "e2e-admin"
+    assert subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "system:masters"
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    _, plain = issue_server_cert(ca_key, ca_cert, ["localhost"])
+    assert plain.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME) == []

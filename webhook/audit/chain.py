@@ -7,17 +7,47 @@ Streaming: one record in memory at a time.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from webhook.audit.canonical import GENESIS_HASH, RECORD_FIELDS, record_hash
 from webhook.audit.errors import AuditReadError
 from webhook.audit.models import VerifyResult
+from webhook.errors import InputError
 
 #: columns holding JSON text in the database
 JSON_COLUMNS = ("subject", "reasons", "warnings", "audited", "digests")
 MAX_EXPORT_LINE = 1 << 20
+
+
+_ANCHOR = re.compile(r"([0-9]{1,18})(?::([0-9a-fA-F]{64}))?")
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A head written down elsewhere (SIEM, change log): record `seq` exists and hashes to `hash`.
+
+    Checked against the record AT `seq`, however long the chain has grown since: a chain rebuilt
+    from genesis with other content has another hash there, so it cannot pass by being longer.
+    """
+
+    seq: int
+    hash: str | None = None
+
+
+def parse_anchor(text: str) -> Anchor:
+    """`SEQ` or `SEQ:HASH` (ASCII digits >= 1, 64 hex digits); InputError naming the option."""
+    match = _ANCHOR.fullmatch(text)
+    if match is None or int(match.group(1)) < 1:
+        raise InputError(
+            f"must be SEQ or SEQ:HASH with SEQ >= 1 and HASH 64 hex digits (got {text[:80]!r})",
+            field="--expect-head",
+        )
+    digest = match.group(2)
+    return Anchor(int(match.group(1)), digest.lower() if digest else None)
 
 
 class BrokenRecord(Exception):
@@ -43,8 +73,11 @@ def row_to_record(row: tuple[Any, ...]) -> dict[str, Any]:
     return record
 
 
-def walk(records: Iterable[Mapping[str, Any]]) -> VerifyResult:
-    """Check seq = previous + 1 from 1, prev_hash = previous hash, hash = recomputed hash."""
+def walk(records: Iterable[Mapping[str, Any]], anchor: Anchor | None = None) -> VerifyResult:
+    """Check seq = previous + 1 from 1, prev_hash = previous hash, hash = recomputed hash.
+
+    With an `anchor`, the record at `anchor.seq` must exist and (when given) have its hash.
+    """
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
     iterator: Iterator[Mapping[str, Any]] = iter(records)
     while True:
@@ -90,10 +123,24 @@ def walk(records: Iterable[Mapping[str, Any]]) -> VerifyResult:
                 f"hash mismatch: stored {str(record.get('hash'))[:16]}..., contents "
                 f"hash to {computed[:16]}... (the record was changed)",
             )
+        if anchor is not None and seq == anchor.seq and anchor.hash not in (None, computed):
+            return _broken(
+                checked,
+                seq,
+                f"hash of seq {seq} is {computed}, the anchor says {anchor.hash}: the chain was "
+                "rewritten up to here",
+            )
         prev_hash = computed
         expected_seq += 1
         checked += 1
     head = expected_seq - 1
+    if anchor is not None and head < anchor.seq:
+        return _broken(
+            checked,
+            head + 1,
+            f"chain ends at seq {head} but the anchor is seq {anchor.seq}: records were removed "
+            "from the end",
+        )
     return VerifyResult(
         ok=True, checked=checked, head_seq=head or None, head_hash=prev_hash if head else None
     )
@@ -127,9 +174,9 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             yield value
 
 
-def verify_jsonl(path: Path) -> VerifyResult:
-    """Verify an export offline; unreadable file -> readable=False."""
+def verify_jsonl(path: Path, anchor: Anchor | None = None) -> VerifyResult:
+    """Verify an export offline (against an anchor if given); unreadable file -> readable=False."""
     try:
-        return walk(read_jsonl(path))
+        return walk(read_jsonl(path), anchor)
     except AuditReadError as exc:
         return VerifyResult(ok=False, checked=0, readable=False, reason=exc.diagnostics())

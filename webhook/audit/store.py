@@ -12,7 +12,7 @@ from typing import Any, get_args
 
 from webhook.audit import query as queries
 from webhook.audit.alerts import AlertStore
-from webhook.audit.chain import BrokenRecord, row_to_record, walk
+from webhook.audit.chain import Anchor, BrokenRecord, row_to_record, walk
 from webhook.audit.encode import Encoder, Prepared, build_static, prepared
 from webhook.audit.errors import AuditReadError, AuditWriteError
 from webhook.audit.models import AuditPage, AuditQuery, AuditRecord, VerifyResult
@@ -192,9 +192,9 @@ class AuditStore:
             records=records, next_cursor=queries.next_cursor(records[-1].seq) if more else None
         )
 
-    def verify(self) -> VerifyResult:
+    def verify(self, anchor: Anchor | None = None) -> VerifyResult:
         """Walk the whole chain; see `verify_path`."""
-        return verify_path(self.path)
+        return verify_path(self.path, anchor)
 
 
 def _to_model(row: tuple[Any, ...]) -> AuditRecord:
@@ -240,10 +240,11 @@ def iter_path(path: Path) -> Iterator[dict[str, Any]]:
         conn.close()
 
 
-def verify_path(path: Path) -> VerifyResult:
-    """Verify a store file read-only: broken chain -> ok False; unreadable -> readable False."""
+def verify_path(path: Path, anchor: Anchor | None = None) -> VerifyResult:
+    """Verify a store file read-only: broken chain (or anchor not met) -> ok False; unreadable ->
+    readable False."""
     try:
-        return walk(iter_path(path))
+        return walk(iter_path(path), anchor)
     except AuditReadError as exc:
         return VerifyResult(ok=False, checked=0, readable=False, reason=exc.diagnostics())
 

@@ -121,7 +121,7 @@ def test_anchor_with_wrong_hash(filled: AuditStore, run_cli: RunCli) -> None:
     code, out, _ = run_cli(
         "audit", "verify", "--audit-db", str(filled.path), "--expect-head", "10:" + "ee" * 32
     )
-    assert code == 1 and "head hash" in out
+    assert code == 1 and "BROKEN at seq 10" in out and "the anchor says" in out
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.1])

@@ -102,10 +102,11 @@ def t1(
     signer: str | None = "signer",
     after_sign: Callable[[Path], None] = lambda folder: None,
 ) -> None:
-    folder = fresh(name, expected, note)
+    env = "staging" if "env: staging" in config else "prod"
+    # "env" in expected.json: the door to evaluate through (absent = prod, the default door)
+    folder = fresh(name, {**expected, "env": env} if env != "prod" else expected, note)
     cfg = config.encode()
     (folder / "app-config.yaml").write_bytes(cfg)
-    env = "staging" if "env: staging" in config else "prod"
     base = {"app_id": "payments", "env": env, "version": "4.2.0", "config_sha256": sha256(cfg)}
     body = (json.dumps(manifest(base), indent=2) + "\n").encode()
     (folder / "migration_manifest.json").write_bytes(body)
@@ -180,7 +181,7 @@ def make_t1() -> None:
     t1(
         "t1_bad_unsigned",
         {"decision": "BLOCK", "policies": ["signature-required"]},
-        "prod with a trust store configured requires a signed manifest; this one is unsigned",
+        "prod always requires a manifest signed by a trusted key; this one is unsigned",
         signer=None,
     )
     t1(
@@ -218,7 +219,7 @@ def make_t1() -> None:
             "warnings": ["tls-min-version"],
             "prod_blocks": ["tls-min-version"],
         },
-        "staging allows TLS 1.1 with a warning; the same config in prod is blocked",
+        "staging door: TLS 1.1 is allowed with a warning; the same config in prod is blocked",
         config=staging,
         signer=None,
     )
@@ -306,6 +307,8 @@ def t2(
             "sync_mode": base["sync_mode"],
             "created": CREATED,
             "expires": EXPIRES,
+            # the env is signed: the attestation is valid only through that env's door
+            "env": m.get("env", "prod"),
         },
     }
     payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()

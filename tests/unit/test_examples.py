@@ -18,7 +18,17 @@ def scenario(folder: Path) -> str:
     return "migration" if folder.name.startswith("t1") else "replication"
 
 
-def run_raw(folder: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+def door_env(folder: Path) -> str:
+    """The env to evaluate through: expected.json's `env` (absent = prod, the default door)."""
+    expected = json.loads((folder / "expected.json").read_text())
+    env = expected.get("env", "prod")
+    assert env in ("prod", "staging"), f"{folder.name}: expected.json env {env!r}"
+    return str(env)
+
+
+def run_raw(
+    folder: Path, capsys: pytest.CaptureFixture[str], *extra: str, env: str | None = None
+) -> tuple[int, str]:
     code = main(
         [
             "validate",
@@ -28,14 +38,18 @@ def run_raw(folder: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tu
             "json",
             "--trust-dir",
             str(folder / "trust"),
+            "--env",
+            env or door_env(folder),
             *extra,
         ]
     )
     return code, capsys.readouterr().out
 
 
-def run_cli(folder: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict]:
-    code, out = run_raw(folder, capsys, *extra)
+def run_cli(
+    folder: Path, capsys: pytest.CaptureFixture[str], *extra: str, env: str | None = None
+) -> tuple[int, dict]:
+    code, out = run_raw(folder, capsys, *extra, env=env)
     return code, json.loads(out)
 
 
@@ -64,6 +78,7 @@ def test_example(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     expected = json.loads((folder / "expected.json").read_text())
     code, report = run_cli(folder, capsys)
     assert report["decision"] == expected["decision"], report["reasons"]
+    assert report["subject"]["env"] == expected.get("env", "prod")
     assert code == (0 if expected["decision"] == "ALLOW" else 1)
     found = {r["policy"] for r in report["reasons"]}
     assert set(expected["policies"]) <= found, report["reasons"]
@@ -90,10 +105,22 @@ def test_staging_example_is_blocked_in_prod(
     manifest = json.loads((dst / "migration_manifest.json").read_text())
     manifest.update(env="prod", config_sha256=hashlib.sha256(cfg).hexdigest())
     (dst / "migration_manifest.json").write_text(json.dumps(manifest))
-    code, report = run_cli(dst, capsys)
+    code, report = run_cli(dst, capsys, env="prod")
     expected = json.loads((src / "expected.json").read_text())
     assert code == 1 and report["decision"] == "BLOCK"
     assert set(expected["prod_blocks"]) <= {r["policy"] for r in report["reasons"]}
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_example_through_the_other_door_is_env_mismatch(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11 item 2: every example's artifacts claim their env; another door BLOCKs them."""
+    other = "prod" if door_env(folder) == "staging" else "staging"
+    code, report = run_cli(folder, capsys, env=other)
+    assert code == 1 and report["decision"] == "BLOCK"
+    assert report["subject"]["env"] == other
+    assert "env-mismatch" in {r["policy"] for r in report["reasons"]}
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)

@@ -90,7 +90,7 @@ class ReplicationManifest(_Strict):
     expected_snapshot_hash: NonEmpty
     sync_mode: Literal["full", "incremental", "continuous"]
     wal_files: list[WalFile] | None = None
-    #: not in the spec's list; optional so alerts and policies know the env (absent = prod)
+    #: not in the spec's list; optional. The door sets the env; a claim must equal it
     env: Env | None = None
 
 
@@ -100,11 +100,14 @@ class ResourceDescriptor(_Strict):
 
 
 class ReplicationPredicate(_Strict):
+    """What the signer vouches for; `env` binds the statement to one door's env (required)."""
+
     source_db: NonEmpty
     target_db: NonEmpty
     sync_mode: Literal["full", "incremental", "continuous"]
     created: str
     expires: str
+    env: Env
 
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"

@@ -11,7 +11,9 @@ from typing import Final
 BUILTIN_REASONS: Final[dict[str, str]] = {
     "input-missing": "a required artifact was not provided",
     "input-invalid": "an artifact is unreadable, oversized, malformed or breaks its schema",
-    "config-identity-mismatch": "app-config.yaml names another app_id or env than the manifest",
+    "config-identity-mismatch": "app-config.yaml names another app_id than the manifest",
+    "env-mismatch": "an artifact claims another env than the door it came through",
+    "trust-store-empty": "prod needs trusted keys to verify signatures and none are configured",
     "config-hash-mismatch": "app-config.yaml bytes do not match the manifest's config_sha256",
     "snapshot-hash-mismatch": "the snapshot does not match expected_snapshot_hash",
     "snapshot-hash-unverifiable": "expected_snapshot_hash uses an algorithm never computed",

@@ -21,6 +21,7 @@ from webhook.pipelines.replication import run_replication
 from webhook.pipelines.report import Report
 from webhook.pipelines.runtime import Runtime
 from webhook.policies import MAX_BUNDLE_BYTES, PolicyBundle, default_bundle, load_bundle
+from webhook.policies.context import Env, door_env
 
 
 class Engine:
@@ -38,6 +39,12 @@ class Engine:
 
     @staticmethod
     def _threshold(bundle: PolicyBundle) -> int:
+        """The signature-required policy's threshold; a bundle without one is refused.
+
+        Prod always requires a valid signature by trusted keys, so a bundle that leaves the
+        policy out would switch that off without saying so (the loader already refuses one
+        that does not enforce it in prod).
+        """
         for policy in bundle.policies:
             if policy.check == "signature-required":
                 value = policy.params.get("threshold", 1)
@@ -48,7 +55,12 @@ class Engine:
                         field=f"{policy.id}.params.threshold",
                     )
                 return value
-        return 1
+        raise ConfigError(
+            "the bundle has no signature-required policy; prod always requires a valid "
+            "signature by trusted keys, so the bundle must list one (actions.prod: enforce)",
+            file=bundle.source,
+            field="policies",
+        )
 
     @classmethod
     def load(cls, policy_path: Path | None = None, trust_dir: Path | None = None) -> Engine:
@@ -76,12 +88,14 @@ class Engine:
         scenario: Scenario,
         body: Callable[[Report], None],
         *,
+        env: Env,
         request_id: str | None,
         dry_run: bool,
         deadline: float | None,
         now: datetime | None,
     ) -> Decision:
         report = Report(
+            env=door_env(env),
             scenario=scenario,
             request_id=request_id or str(uuid.uuid4()),
             bundle_digest=self.bundle.digest,
@@ -99,6 +113,7 @@ class Engine:
         self,
         inputs: MigrationInputs,
         *,
+        env: Env = "prod",
         request_id: str | None = None,
         dry_run: bool = False,
         deadline: float | None = None,
@@ -107,6 +122,7 @@ class Engine:
         return self._decide(
             "T1",
             lambda r: run_migration(inputs, r, self._runtime),
+            env=env,
             request_id=request_id,
             dry_run=dry_run,
             deadline=deadline,
@@ -117,6 +133,7 @@ class Engine:
         self,
         inputs: ReplicationInputs,
         *,
+        env: Env = "prod",
         request_id: str | None = None,
         dry_run: bool = False,
         deadline: float | None = None,
@@ -125,6 +142,7 @@ class Engine:
         return self._decide(
             "T2",
             lambda r: run_replication(inputs, r, self._runtime),
+            env=env,
             request_id=request_id,
             dry_run=dry_run,
             deadline=deadline,

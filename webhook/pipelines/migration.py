@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhook.contracts.models import (
-    ENVS,
     MANIFEST_PAYLOAD_TYPE,
     AppConfig,
     MigrationManifest,
@@ -22,6 +21,7 @@ from webhook.integrity import (
     hash_bytes,
     parse_envelope,
 )
+from webhook.pipelines.claims import env_field, trust_configured
 from webhook.pipelines.inputs import (
     CONFIG_FILE,
     MANIFEST_FILE,
@@ -41,16 +41,6 @@ class _State:
     envelope: Envelope | None = None
     manifest_ok: MigrationManifest | None = None
     config_sha256: str | None = None
-
-
-def _env_of(state: _State) -> str:
-    """The env policies run for: the manifest's if valid, else prod (the strictest)."""
-    if state.manifest_ok is not None:
-        return state.manifest_ok.env
-    for doc in (state.manifest, state.config):
-        if isinstance(doc, dict) and doc.get("env") in ENVS:
-            return str(doc["env"])
-    return "prod"
 
 
 def run_migration(
@@ -85,26 +75,24 @@ def run_migration(
                 report.block("input-invalid", msg, field=fld, file=MANIFEST_FILE)
         if isinstance(st.manifest, dict):
             report.subject.update(
-                {
-                    k: v
-                    for k in ("app_id", "env", "version")
-                    if isinstance(v := st.manifest.get(k), str)
-                }
+                {k: v for k in ("app_id", "version") if isinstance(v := st.manifest.get(k), str)}
             )
         if st.config is not None:
             config_ok, problems = validate(AppConfig, st.config)
             for fld, msg in problems:
                 report.block("input-invalid", msg, field=fld, file=CONFIG_FILE)
             if config_ok is not None and st.manifest_ok is not None:
-                for key in ("app_id", "env"):
-                    mine, theirs = getattr(config_ok, key), getattr(st.manifest_ok, key)
-                    if mine != theirs:
-                        report.block(
-                            "config-identity-mismatch",
-                            f"is {mine!r} but {MANIFEST_FILE} says {theirs!r}",
-                            field=key,
-                            file=CONFIG_FILE,
-                        )
+                mine, theirs = config_ok.app_id, st.manifest_ok.app_id
+                if mine != theirs:
+                    report.block(
+                        "config-identity-mismatch",
+                        f"is {mine!r} but {MANIFEST_FILE} says {theirs!r}",
+                        field="app_id",
+                        file=CONFIG_FILE,
+                    )
+        # the door says where this goes; each artifact may only repeat it
+        report.extend(env_field(st.manifest, door=report.env, file=MANIFEST_FILE))
+        report.extend(env_field(st.config, door=report.env, file=CONFIG_FILE))
 
     def compute_hash() -> None:
         if inputs.config is not None:
@@ -126,6 +114,7 @@ def run_migration(
                 file=MANIFEST_FILE,
                 severity="critical",
             )
+        report.extend(trust_configured(report.env, len(rt.trust)))
         if st.envelope is not None and inputs.signature and inputs.manifest is not None:
             verified = rt.verify(
                 inputs.signature,
@@ -147,7 +136,7 @@ def run_migration(
     def policies() -> None:
         ctx = PolicyContext(
             scenario="T1",
-            env=_env_of(st),
+            env=report.env,
             config=st.config if isinstance(st.config, dict) else None,
             config_file=CONFIG_FILE,
             signature=st.signature,

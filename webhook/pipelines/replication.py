@@ -31,6 +31,7 @@ from webhook.integrity import (
     parse_digest,
     parse_envelope,
 )
+from webhook.pipelines.claims import env_claim, env_field, trust_configured
 from webhook.pipelines.inputs import (
     ATTESTATION_FILE,
     REPLICATION_FILE,
@@ -125,8 +126,7 @@ def run_replication(
                 if isinstance(v := raw.get(k), str)
             }
         )
-        env = raw.get("env")
-        report.subject["env"] = env if env in ("prod", "staging") else "prod"
+        report.extend(env_field(raw, door=report.env, file=REPLICATION_FILE))
         expected = raw.get("expected_snapshot_hash")
         if isinstance(expected, str):
             try:
@@ -281,6 +281,7 @@ def run_replication(
                 )
 
     def attestation() -> None:
+        report.extend(trust_configured(report.env, len(rt.trust)))
         if st.envelope is None or not inputs.attestation:
             return
         verified = rt.verify(
@@ -309,6 +310,11 @@ def run_replication(
 
     def _check_statement(statement: InTotoStatement) -> None:
         pred = statement.predicate
+        # the env is bound into the signed predicate: a prod signature cannot be replayed to
+        # staging's door or the reverse
+        report.extend(
+            env_claim(pred.env, door=report.env, file=ATTESTATION_FILE, field="predicate.env")
+        )
         expires = _parse_time(pred.expires, field_name="predicate.expires")
         created = _parse_time(pred.created, field_name="predicate.created")
         if expires <= report.now:
@@ -377,10 +383,9 @@ def run_replication(
                 )
 
     def policies() -> None:
-        env = report.subject.get("env", "prod")
         ctx = PolicyContext(
             scenario="T2",
-            env=env,
+            env=report.env,
             config=None,
             signature=st.signature,
             hashes=dict(st.hashes),

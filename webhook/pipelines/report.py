@@ -15,6 +15,7 @@ from typing import Any
 from webhook.contracts.decision import Decision, Reason, Scenario, Severity, Step
 from webhook.errors import DeadlineExceeded, GateError, InputError, IntegrityError
 from webhook.policies import Finding
+from webhook.policies.context import Env
 
 
 def rfc3339(ts: datetime) -> str:
@@ -31,8 +32,11 @@ class Report:
         now: datetime,
         dry_run: bool,
         deadline: float | None,
+        env: Env = "prod",
     ) -> None:
         self.scenario = scenario
+        #: the door's env: the one policies run for and the decision's subject names
+        self.env: Env = env
         self.request_id = request_id
         self.bundle_digest = bundle_digest
         self.now = now
@@ -42,7 +46,7 @@ class Report:
         self.warnings: list[Reason] = []
         self.audited: list[Reason] = []
         self.steps: list[Step] = []
-        self.subject: dict[str, str] = {}
+        self.subject: dict[str, str] = {"env": env}
         self.digests: dict[str, str] = {}
         self._deadline_hit = False
 
@@ -58,6 +62,10 @@ class Report:
         self.reasons.append(
             Reason(policy=policy, severity=severity, field=field, message=message, file=file)
         )
+
+    def extend(self, reasons: Iterable[Reason]) -> None:
+        """Record reasons a pure step function returned (each one BLOCKs)."""
+        self.reasons.extend(reasons)
 
     def error(self, exc: GateError, *, severity: Severity | None = None) -> None:
         """Record a GateError as a blocking reason under the error's policy id."""

@@ -39,6 +39,9 @@ ACTIONS: tuple[Action, ...] = get_args(Action)
 #: reason ids the pipelines emit on their own; a policy may not reuse one (reports stay unambiguous)
 RESERVED_IDS = frozenset(BUILTIN_REASONS)
 
+#: checks a bundle may not loosen in prod: prod always requires a valid signature (issue 11)
+PROD_ENFORCED_CHECKS = frozenset({"signature-required"})
+
 _ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _TOP_KEYS = ("apiVersion", "kind", "policies")
 _POLICY_REQUIRED = ("id", "check", "severity", "description", "actions")
@@ -194,6 +197,12 @@ class _Loader:
             raw["description"], f"{where}.description", limit=_MAX_DESCRIPTION
         )
         actions = self.actions(raw["actions"], f"{where}.actions")
+        if name in PROD_ENFORCED_CHECKS and actions["prod"] != "enforce":
+            raise self.fail(
+                f"policy {pid!r}: prod always requires a valid signature by trusted keys, so "
+                f"{name} must enforce in prod (found {actions['prod']!r})",
+                f"{where}.actions.prod",
+            )
         params, resolved = self.params(spec, raw, where)
         return Policy(
             id=pid,

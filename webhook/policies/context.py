@@ -17,6 +17,15 @@ Env = Literal["prod", "staging"]
 ENVS: tuple[Env, ...] = ("prod", "staging")
 
 
+def door_env(value: object) -> Env:
+    """The env a door asked for: "staging" only when said exactly, anything else is "prod".
+
+    The door (admission path, API token or field, CLI --env) establishes the target env, never
+    the artifact; an unknown or misspelt value can only make the rules stricter.
+    """
+    return "staging" if value == "staging" else "prod"
+
+
 @dataclass(frozen=True)
 class SignatureFacts:
     """The outcome of signature verification, as far as policies need it.
@@ -57,4 +66,4 @@ class PolicyContext:
     @property
     def effective_env(self) -> Env:
         """The env the rules are chosen for: "staging" only when said exactly, else "prod"."""
-        return "staging" if self.env == "staging" else "prod"
+        return door_env(self.env)

@@ -156,10 +156,20 @@ def test_signature_required_when_trust_configured(scenario: str, env: str, actio
     assert "found no signature" in findings[0].message
 
 
-@pytest.mark.parametrize("env", ["prod", "staging"])
-def test_unsigned_without_trust_store_is_fine_by_default(env: str) -> None:
-    assert run_t1(good_config(), env, trust=False, signed=False) == []
-    assert run_t2({"expected_snapshot_hash": "sha512"}, env, trust=False, signed=False) == []
+def test_unsigned_staging_without_trust_store_is_fine_by_default() -> None:
+    assert run_t1(good_config(), "staging", trust=False, signed=False) == []
+    assert run_t2({"expected_snapshot_hash": "sha512"}, "staging", trust=False, signed=False) == []
+
+
+@pytest.mark.parametrize("env", ["prod", "PROD", "", "stage"])
+def test_unsigned_prod_is_blocked_even_without_trust_store(env: str) -> None:
+    """Issue 11 item 1: empty trust is no trust; prod (and anything not "staging") needs one."""
+    for findings in (
+        run_t1(good_config(), env, trust=False, signed=False),
+        run_t2({"expected_snapshot_hash": "sha512"}, env, trust=False, signed=False),
+    ):
+        assert [(f.policy, f.action) for f in findings] == [("signature-required", "enforce")]
+        assert "prod always requires one" in findings[0].message
 
 
 @pytest.mark.parametrize("algorithm", ["md5", "sha1", "unprefixed"])

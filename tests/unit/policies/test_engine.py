@@ -15,6 +15,7 @@ from webhook.policies import (
     Param,
     PolicyContext,
     Registry,
+    SignatureFacts,
     Violation,
     default_bundle,
     enforced,
@@ -121,6 +122,7 @@ def test_custom_config_file_name_is_used() -> None:
         env="prod",
         config=config_with("tls: {enabled: false}"),
         config_file="spec.config",
+        signature=SignatureFacts(present=True, verified=True, trust_configured=True),
     )
     [finding] = evaluate(default_bundle(), ctx)
     assert finding.file == "spec.config"

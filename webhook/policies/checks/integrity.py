@@ -25,7 +25,10 @@ _EXPECTED = {
     integrity=True,
     params={
         "require_always": Param(
-            "bool", False, doc="require a signature even when no trust store is configured"
+            "bool",
+            False,
+            doc="staging: require a signature even when no trust store is configured "
+            "(prod always requires one)",
         ),
         "threshold": Param(
             "int",
@@ -37,21 +40,28 @@ _EXPECTED = {
     },
 )
 def signature_required(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterator[Violation]:
-    """A signature must be present when a trust store is configured, or always if asked.
+    """Prod always requires a signature; staging when a trust store is configured or if asked.
 
     Whether a present signature verifies is the pipeline's always-blocking signature-invalid
-    reason; this check only decides whether its absence is acceptable.
+    reason (and an empty trust store in prod is its trust-store-empty reason); this check only
+    decides whether the absence of a signature is acceptable.
     """
     facts = ctx.signature
     if facts.present:
         return
+    env = ctx.effective_env
     always = params.get("require_always", False) is True
-    if not (always or facts.trust_configured):
+    if env == "prod":
+        why = "prod always requires one"
+    elif facts.trust_configured:
+        why = "a trust store is configured"
+    elif always:
+        why = "require_always is set"
+    else:
         return
-    why = "a trust store is configured" if facts.trust_configured else "require_always is set"
     yield Violation(
         "signature",
-        f"{ctx.effective_env} requires {_EXPECTED[ctx.scenario]} verified against the trust "
+        f"{env} requires {_EXPECTED[ctx.scenario]} verified against the trust "
         f"store because {why} (found no signature)",
     )
 

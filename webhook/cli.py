@@ -204,6 +204,8 @@ def replication_statement(folder: Path, *, valid_for: timedelta) -> bytes:
     predicate = {k: manifest.get(k) for k in ("source_db", "target_db", "sync_mode")}
     predicate["created"] = now.isoformat().replace("+00:00", "Z")
     predicate["expires"] = (now + valid_for).isoformat().replace("+00:00", "Z")
+    # the env is signed (issue 11): the statement verifies only through that env's door
+    predicate["env"] = "staging" if manifest.get("env") == "staging" else "prod"
     statement = {
         "_type": STATEMENT_TYPE,
         "subject": subjects,

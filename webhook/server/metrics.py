@@ -100,6 +100,12 @@ class GateMetrics:
             ["listener"],
             registry=r,
         )
+        self.connections_refused = Counter(
+            PREFIX + "connections_refused_total",
+            "Connections closed by a guard: per-client limit, head/body timeout, head too large.",
+            ["listener", "reason"],
+            registry=r,
+        )
         self.admission_skipped = Counter(
             PREFIX + "admission_skipped_total",
             "Admission requests allowed untouched (not a gated kind, or DELETE/CONNECT).",

@@ -25,6 +25,7 @@ from webhook.errors import ConfigError
 from webhook.pipelines import Engine
 from webhook.server.app import GateApps, build_apps
 from webhook.server.auth import TokenStore, ensure_token_file
+from webhook.server.connections import ConnectionLimits, Refusal, guarded_protocol
 from webhook.server.devcerts import ensure_dev_tls
 from webhook.server.gate import GateState
 from webhook.server.logs import configure_logging
@@ -117,7 +118,25 @@ def _cert(settings: ServerSettings, metrics: GateMetrics, name: str) -> Reloadin
     return reloader
 
 
-def _config(settings: ServerSettings, listener: Listener) -> uvicorn.Config:
+def connection_limits(settings: ServerSettings) -> ConnectionLimits:
+    return ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        body_min_rate=settings.body_min_rate,
+        max_header_bytes=settings.max_header_bytes,
+        max_per_client=settings.max_connections_per_client,
+    )
+
+
+def _config(
+    settings: ServerSettings, listener: Listener, metrics: GateMetrics | None = None
+) -> uvicorn.Config:
+    """uvicorn's config for one listener: its own guarded protocol (per-client counts apart)."""
+    refused = (metrics or GateMetrics()).connections_refused
+
+    def on_refused(reason: Refusal) -> None:
+        refused.labels(listener=listener.name, reason=reason).inc()
+
     kwargs: dict[str, object] = {}
     if listener.cert is not None:
         kwargs = {"ssl_certfile": str(listener.cert.cert), "ssl_keyfile": str(listener.cert.key)}
@@ -126,7 +145,7 @@ def _config(settings: ServerSettings, listener: Listener) -> uvicorn.Config:
         host=settings.host,
         port=listener.port,
         loop="none",
-        http="httptools",
+        http=guarded_protocol(connection_limits(settings), on_refused),
         lifespan="off",
         log_config=None,
         access_log=False,
@@ -173,7 +192,7 @@ def _banner(settings: ServerSettings, servers: dict[str, _Server], token: str | 
 async def _serve_all(
     settings: ServerSettings, apps: GateApps, listeners: list[Listener], token: str | None
 ) -> int:
-    servers = {lst.name: _Server(_config(settings, lst)) for lst in listeners}
+    servers = {lst.name: _Server(_config(settings, lst, apps.metrics)) for lst in listeners}
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 

@@ -48,7 +48,21 @@ class ServerSettings:
     snapshot_max_bytes: int = 256 * MIB
     decision_cache_ttl: float = 60.0
     engine_threads: int = 32
+    #: the API's own worker pool (uploads), apart from admission's `engine_threads`
+    api_threads: int = 8
+    #: time budget of an API decision, s (a replication hashes a snapshot of up to max_upload)
+    api_deadline: float = 120.0
+    #: upload spool, apart from the audit store's volume (default STATE_DIR/tmp)
+    spool_dir: Path | None = None
     max_concurrency: int = 1024
+    #: a request head must be complete this many s after the connection or its first byte
+    header_timeout: float = 10.0
+    #: a body must bring `body_min_rate` bytes/s over every window of this many s
+    body_timeout: float = 30.0
+    body_min_rate: int = 1024
+    max_header_bytes: int = 64 * 1024
+    #: open connections per client address and listener (0: no limit); below max_concurrency
+    max_connections_per_client: int = 256
     shutdown_timeout: float = 20.0
     #: idle keep-alive, s: longer than kube-apiserver's 90 s client idle timeout, so the client
     #: always closes first (a server-side close races a reused connection: an EOF, and with
@@ -97,8 +111,11 @@ class ServerSettings:
 
     @property
     def tmp_dir(self) -> Path:
-        """Upload spool directory: snapshots stream here, never into memory."""
-        return self.state_dir / "tmp"
+        """Upload spool directory: snapshots stream here, never into memory.
+
+        `--spool-dir` puts it on its own volume: a full spool then refuses uploads (507) but
+        never fills the audit store's disk, which would BLOCK every door."""
+        return self.spool_dir if self.spool_dir is not None else self.state_dir / "tmp"
 
     def validate(self) -> ServerSettings:
         """Reject nonsense early with a message naming the setting."""
@@ -112,14 +129,24 @@ class ServerSettings:
             raise ConfigError(f"listener ports must differ (found {ports})", field="ports")
         if (self.cert is None) != (self.key is None):
             raise ConfigError("--cert and --key must be given together", field="cert")
-        for name in ("admission_deadline", "shutdown_timeout", "keep_alive"):
+        for name in (
+            "admission_deadline", "api_deadline", "shutdown_timeout", "keep_alive",
+            "header_timeout", "body_timeout",
+        ):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise ConfigError(f"must be > 0 (found {getattr(self, name)})", field=name)
-        for name in ("max_body", "max_upload", "max_small_part", "snapshot_max_bytes"):
+        for name in (
+            "max_body", "max_upload", "max_small_part", "snapshot_max_bytes", "max_header_bytes",
+        ):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise ConfigError(f"must be > 0 (found {getattr(self, name)})", field=name)
-        if self.engine_threads < 1:
-            raise ConfigError("must be >= 1", field="engine_threads")
+        for name in ("engine_threads", "api_threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError("must be >= 1", field=name)
+        if self.body_min_rate < 0:
+            raise ConfigError("must be >= 0", field="body_min_rate")
+        if self.max_connections_per_client < 0:
+            raise ConfigError("must be >= 0 (0: no limit)", field="max_connections_per_client")
         if self.max_concurrency < 1:
             raise ConfigError("must be >= 1", field="max_concurrency")
         if self.log_level not in LOG_LEVELS:
@@ -194,7 +221,15 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "snapshot_max_bytes": _to_size,
     "decision_cache_ttl": float,
     "engine_threads": int,
+    "api_threads": int,
+    "api_deadline": float,
+    "spool_dir": Path,
     "max_concurrency": int,
+    "header_timeout": float,
+    "body_timeout": float,
+    "body_min_rate": _to_size,
+    "max_header_bytes": _to_size,
+    "max_connections_per_client": int,
     "shutdown_timeout": float,
     "keep_alive": float,
     "log_level": lambda s: s.strip().lower(),

@@ -23,6 +23,7 @@ BUILTIN_REASONS: Final[dict[str, str]] = {
     "archive-special-member": "a snapshot member is a device file or FIFO",
     "archive-bomb": "the snapshot exceeds the member-count or expansion limits",
     "archive-checksum-mismatch": "a snapshot member does not match its SHA256SUMS entry",
+    "archive-member-reused": "two snapshot members land on one path (only one is extracted)",
     "wal-integrity": "WAL files missing, unlisted, duplicated, out of order or altered",
     "signature-invalid": "a signature is untrusted, wrong, expired or over other content",
     "attestation-mismatch": "the signed attestation disagrees with the manifest or the files",

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import os
 import queue
 import re
 import threading
 import time
+import unicodedata
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -78,6 +80,7 @@ ArchiveCheck = Literal[
     "archive-special-member",
     "archive-bomb",
     "archive-checksum-mismatch",
+    "archive-member-reused",
 ]
 
 KiB: Final = 1024
@@ -107,6 +110,30 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 _OCTAL = re.compile(rb"[0-7]+")
 _DRIVE = re.compile(r"[A-Za-z]:")
 _SUMS_LINE = re.compile(rb"([0-9a-fA-F]{64}) [ *](.+)")
+#: what each tar type flag extracts as, for identity messages
+_KINDS: Final = {
+    b"0": "file",
+    b"\0": "file",
+    b"7": "file",
+    b"1": "hardlink",
+    b"2": "symlink",
+    b"3": "character device",
+    b"4": "block device",
+    b"5": "directory",
+    b"6": "FIFO",
+}
+
+
+def _fold(path: str) -> str:
+    """The identity of a path on any filesystem an extractor may write to.
+
+    Case-insensitive (macOS, Windows) and normalisation-insensitive (APFS, HFS+) filesystems
+    make `Data/x` and `data/x`, or NFC and NFD spellings of one name, the same file; the gate
+    does not know where a snapshot is restored, so it takes the widest notion of "same name".
+    """
+    if path.isascii():
+        return path.lower()
+    return unicodedata.normalize("NFC", path).casefold()
 
 
 @dataclass(frozen=True)
@@ -325,7 +352,10 @@ class _TarScanner:
         self.digests: dict[str, bytes] = {}
         self._hardlinks: dict[str, str] = {}
         self._symlinks: dict[str, str] = {}
-        self._link_members: list[tuple[str, str, bool]] = []  # (member, target, is_symlink)
+        #: (member, target, is_symlink, hardlink target is an earlier file or hardlink)
+        self._link_members: list[tuple[str, str, bool, bool]] = []
+        #: folded, symlink-resolved path -> (kind, member name) of the member that claimed it
+        self._claimed: dict[str, tuple[str, str]] = {}
         self._sums: bytes | None = None
 
     # -- streaming ---------------------------------------------------------------------------
@@ -458,19 +488,20 @@ class _TarScanner:
             )
         if kind == b"S":
             raise _Fatal("archive-invalid", name, "GNU sparse members are not supported")
-        path = self._check_name(raw_name, name)
+        path, key = self._check_name(raw_name, name)
         if sparse:
             self._finding("archive-invalid", name, "sparse members are not supported")
 
         if kind == b"\0" and raw_name.endswith(b"/"):
             kind = b"5"  # pre-POSIX directory: old-style regular type with a trailing slash
+        self._claim(key, name, _KINDS.get(kind, f"member of type {kind!r}"))
         if kind in (b"0", b"\0", b"7"):
             self._regular(path, name, size)
             return
         if kind == b"1":
-            self._link(path, name, raw_link, symlink=False)
+            self._link(path, key, name, raw_link, symlink=False)
         elif kind == b"2":
-            self._link(path, name, raw_link, symlink=True)
+            self._link(path, key, name, raw_link, symlink=True)
         elif kind in (b"3", b"4", b"6"):
             what = {b"3": "character device", b"4": "block device", b"6": "FIFO"}[kind]
             self._finding("archive-special-member", name, f"{what} member")
@@ -515,20 +546,13 @@ class _TarScanner:
             buf = bytearray()
 
             def sums_done() -> None:
-                if self._sums is not None:
-                    self._finding("archive-invalid", name, f"{SUMS_NAME} appears twice")
-                self._sums = bytes(buf)
+                if self._sums is None:  # a second copy is already an archive-member-reused
+                    self._sums = bytes(buf)
 
             self._start_data(size, buf.extend, sums_done)
             return
         hasher = hashlib.sha256()
         digests = self.digests
-        if path in digests:
-            self._finding(
-                "archive-invalid",
-                name,
-                "member name appears twice (a later copy would overwrite it)",
-            )
         digests[path] = b""  # placeholder until the digest is final
         if size < _OFFLOAD_MIN:
 
@@ -553,8 +577,14 @@ class _TarScanner:
     def _finding(self, check: ArchiveCheck, member: str, message: str) -> None:
         self._report(ArchiveFinding(check, member, message))
 
-    def _check_name(self, raw: bytes, name: str) -> str:
-        """Report unsafe names; return the normalised relative path used for SUMS and links."""
+    def _check_name(self, raw: bytes, name: str) -> tuple[str, str]:
+        """Report unsafe names; return (path, key).
+
+        `path` is the name as an extractor writes it (`./`, empty and `.` components and a
+        trailing slash dropped), used for SHA256SUMS and links; `key` is its identity: folded
+        (see `_fold`) and with parent symlinks of the archive resolved, so two members with one
+        key land on one file.
+        """
         if not raw:
             self._finding("archive-invalid", name, "member has an empty name")
         if len(raw) > self.limits.max_member_name:
@@ -569,27 +599,88 @@ class _TarScanner:
         if problem:
             self._finding("archive-path-traversal", name, problem)
         parts = [p for p in name.split("/") if p not in ("", ".")]
-        if self._symlinks and len(parts) > 1 and not problem and not self._inside(parts[:-1]):
-            self._finding(
-                "archive-link-escape",
-                name,
-                "member is written through a symlink that leads outside the archive root",
-            )
-        return "/".join(parts)
+        path = "/".join(parts)
+        return path, self._key(path, name, report_escape=not problem)
 
-    def _link(self, path: str, name: str, raw_target: bytes, *, symlink: bool) -> None:
+    def _key(self, path: str, name: str, *, report_escape: bool) -> str:
+        """The identity of `path`: folded, parent components resolved through archive symlinks."""
+        key = _fold(path)
+        if not self._symlinks or "/" not in key:
+            return key
+        parent, _, last = key.rpartition("/")
+        real = self._resolve(parent.split("/"))
+        if real is None:
+            if report_escape:
+                self._finding(
+                    "archive-link-escape",
+                    name,
+                    "member is written through a symlink that leads outside the archive root",
+                )
+            return "/" + key  # outside the root: no path inside (none starts with '/') is it
+        return "/".join([*real, last])
+
+    def _claim(self, key: str, name: str, kind: str) -> None:
+        """Report a second member on an already claimed path: only one of them is extracted.
+
+        Whatever the types (file, symlink, hardlink, directory), SHA256SUMS and the link checks
+        could otherwise vouch for a member other than the one left on disk.
+        """
+        earlier = self._claimed.get(key)
+        if earlier is None:
+            self._claimed[key] = (kind, name)
+            return
+        was, first = earlier
+        self._finding(
+            "archive-member-reused",
+            name,
+            f"{kind} lands on the same path as the earlier {was} {first!r}; "
+            "extraction keeps only one of them",
+        )
+
+    def check_tree(self) -> None:
+        """Report members written below a path that another member makes a non-directory.
+
+        Order-independent: a file `a` with a member `a/b` cannot both be extracted, whichever
+        comes first. Sorting with `/` as the lowest character puts a path's descendants right
+        after it, so this is one sort, not a scan per member.
+        """
+        order = sorted(self._claimed, key=lambda k: k.replace("/", "\0"))
+        for key, nxt in itertools.pairwise(order):
+            kind, name = self._claimed[key]
+            if kind == "directory" or not nxt.startswith(key + "/" if key else ""):
+                continue
+            child_kind, child = self._claimed[nxt]
+            self._finding(
+                "archive-member-reused",
+                child,
+                f"{child_kind} is written below {kind} {name!r}, which is not a directory: "
+                "extraction keeps only one of them",
+            )
+
+    def _link(self, path: str, key: str, name: str, raw_target: bytes, *, symlink: bool) -> None:
         target = _decode(raw_target)
         if not raw_target:
             self._finding("archive-invalid", name, "link with an empty target")
             return
-        self._link_members.append((path, target, symlink))
+        earlier_file = False
         if symlink:
-            self._symlinks[path] = target
+            self._symlinks[_fold(path)] = target
         else:
-            self._hardlinks[path] = "/".join(p for p in target.split("/") if p not in ("", "."))
+            real = "/".join(p for p in target.split("/") if p not in ("", "."))
+            self._hardlinks[path] = self._hardlinks.get(real, real)
+            target_key = self._key(real, name, report_escape=False)
+            kind = self._claimed.get(target_key, ("", ""))[0]
+            earlier_file = target_key != key and kind in ("file", "hardlink")
+        self._link_members.append((path, target, symlink, earlier_file))
 
     def _inside(self, parts: Iterable[str]) -> bool:
-        """Resolve path components from the root, following archive symlinks (bounded)."""
+        return self._resolve(parts) is not None
+
+    def _resolve(self, parts: Iterable[str]) -> list[str] | None:
+        """Resolve folded path components from the root through archive symlinks (bounded).
+
+        None when the path leaves the root (or loops); else the components it lands on.
+        """
         stack: list[str] = []
         todo = deque(parts)
         hops = 0
@@ -599,7 +690,7 @@ class _TarScanner:
                 continue
             if comp == "..":
                 if not stack:
-                    return False
+                    return None
                 stack.pop()
                 continue
             stack.append(comp)
@@ -608,13 +699,13 @@ class _TarScanner:
                 continue
             hops += 1
             if hops > _MAX_SYMLINK_HOPS or target.startswith("/") or "\\" in target:
-                return False
+                return None
             stack.pop()
-            todo.extendleft(reversed(target.split("/")))
-        return True
+            todo.extendleft(reversed(_fold(target).split("/")))
+        return stack
 
     def _check_links(self) -> None:
-        for path, target, symlink in self._link_members:
+        for path, target, symlink, earlier_file in self._link_members:
             kind = "symlink" if symlink else "hardlink"
             if target.startswith("/") or _DRIVE.match(target):
                 self._finding("archive-link-escape", path, f"{kind} to absolute path {target!r}")
@@ -625,12 +716,19 @@ class _TarScanner:
                 )
                 continue
             # symlinks resolve from the member's directory, hardlinks from the archive root
-            base = path.split("/")[:-1] if symlink else []
-            if not self._inside([*base, *target.split("/")]):
+            base = _fold(path).split("/")[:-1] if symlink else []
+            if not self._inside([*base, *_fold(target).split("/")]):
                 self._finding(
                     "archive-link-escape",
                     path,
                     f"{kind} target {target!r} resolves outside the archive root",
+                )
+            elif not symlink and not earlier_file:
+                self._finding(
+                    "archive-link-escape",
+                    path,
+                    f"hardlink target {target!r} is not an earlier file of the archive "
+                    "(an extractor would link whatever is at that path on the restore host)",
                 )
 
     # -- end of stream -----------------------------------------------------------------------
@@ -858,6 +956,7 @@ def inspect_targz(
     if fatal is not None:
         report(fatal.finding)
     scanner.check_links()
+    scanner.check_tree()
     sums_checked = scanner.check_sums() if fatal is None else 0
     if suppressed:
         findings.append(

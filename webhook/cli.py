@@ -51,6 +51,7 @@ from webhook.pipelines.inputs import (
     SNAPSHOT_FILE,
     WAL_DIR,
 )
+from webhook.policies.context import ENVS, Env
 from webhook.server.cli import register as register_serve
 
 EXIT_ALLOW, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
@@ -107,10 +108,11 @@ def _discard(_line: str) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     folder = artifact_dir(args.dir)
     engine = _engine(args)
+    env: Env = args.env
     if args.scenario == "migration":
-        decision = engine.validate_migration(migration_inputs(folder))
+        decision = engine.validate_migration(migration_inputs(folder), env=env)
     else:
-        decision = engine.validate_replication(replication_inputs(folder))
+        decision = engine.validate_replication(replication_inputs(folder), env=env)
     return emit(_record(args, decision), args.output)
 
 
@@ -323,6 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = vsub.add_parser(name, parents=[common], help=what)
         p.add_argument("dir", help="artifact folder")
+        p.add_argument(
+            "--env",
+            choices=ENVS,
+            default="prod",
+            help="the environment the change is for; selects the policies (default: prod). "
+            "The artifact's own env is never trusted for this: one that differs BLOCKs "
+            "(env-mismatch). No environment variable sets it, on purpose.",
+        )
         p.set_defaults(func=cmd_validate)
 
     keygen = sub.add_parser("keygen", parents=[common], help="generate a signing key pair")

@@ -1,4 +1,12 @@
-"""`POST /admission/v1/validate`: AdmissionReview admission.k8s.io/v1 in, verdict out.
+"""`POST /admission/v1/validate[/staging]`: AdmissionReview admission.k8s.io/v1 in, verdict out.
+
+The target env is the path the apiserver called, and nothing else (DESIGN 3, "Target
+environment"): the webhook configuration has one entry per env, each selecting namespaces by
+their `migrationgate.io/env` label and calling its own path (`ADMISSION_PATHS`). kube-apiserver
+sends no namespace labels, so the path is the only carrier; no query parameter, header or field
+of the review or object can choose an env, and `/admission/v1/validate` (what every entry that
+says nothing calls) is prod. An object claiming another env than its door BLOCKs
+(`env-mismatch`, the engine's).
 
 A malformed review is not a denial (STYLE 5): it gets HTTP 400 with a message and no decision.
 A well-formed review of a gated kind always gets a decision (audited, counted); anything else
@@ -20,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope
 
 from webhook.contracts.decision import Decision, Reason, Scenario
 from webhook.pipelines import Engine
+from webhook.policies.context import Env
 from webhook.server.admission_types import (
     API_VERSION,
     KIND,
@@ -56,6 +65,10 @@ from webhook.server.objects import (
 log = logging.getLogger("migration_gate.app")
 
 ADMISSION_PATH = "/admission/v1/validate"
+STAGING_ADMISSION_PATH = ADMISSION_PATH + "/staging"
+#: the exact paths served and the env each decides for; any other path is a 404, which the
+#: apiserver (failurePolicy Fail) turns into a refusal
+ADMISSION_PATHS: Mapping[str, Env] = {ADMISSION_PATH: "prod", STAGING_ADMISSION_PATH: "staging"}
 MAX_UID = 128
 MAX_WARNING = 256
 OPERATIONS = ("CREATE", "UPDATE", "DELETE", "CONNECT")
@@ -179,21 +192,24 @@ class AdmissionDoor:
 
     async def validate(self, request: Request) -> Response:
         """The Starlette endpoint (same answer as `AdmissionApp`'s direct path)."""
+        env = path_env(request.scope["path"])
         require_media_type(request, "application/json")
         body = await read_body(request, self.max_body)
-        content = await self.answer(body, request.scope.setdefault("state", {}))
+        content = await self.answer(body, request.scope.setdefault("state", {}), env=env)
         return Response(content, media_type="application/json")
 
     async def validate_raw(self, scope: Scope, receive: Receive, state: dict[str, Any]) -> bytes:
         """`validate` on raw ASGI: same checks in the same order, same errors."""
+        env = path_env(scope["path"])
         content_type, length = scope_headers(scope, b"content-type", b"content-length")
         check_media_type((content_type or "").split(";", 1)[0].strip().lower(), "application/json")
         check_length(length, self.max_body)
         body = await read_raw_body(receive, self.max_body)
-        return await self.answer(body, state)
+        return await self.answer(body, state, env=env)
 
-    async def answer(self, body: bytes, state: dict[str, Any]) -> bytes:
-        """The AdmissionReview response body for a request body; `state["decision"]` set."""
+    async def answer(self, body: bytes, state: dict[str, Any], *, env: Env) -> bytes:
+        """The AdmissionReview response body for a request body to the `env` door;
+        `state["decision"]` set."""
         try:
             if len(body) > THREAD_PARSE_BYTES:
                 doc, plain = await asyncio.to_thread(parse_json, body)
@@ -203,12 +219,17 @@ class AdmissionDoor:
             raise ReviewError(f"body is not valid JSON: {exc}") from None
         review = parse_review(doc)
         req = review["request"]
-        decision = await self.review(req, plain=plain)
+        decision = await self.review(req, env=env, plain=plain)
         state["decision"] = decision.decision if decision is not None else "SKIP"
         return response_bytes(build_response(req["uid"], decision))
 
-    async def review(self, req: AdmissionRequest, *, plain: bool = False) -> Decision | None:
-        """The decision for a parsed request (None: not gated). `plain`: see `parse_json`."""
+    async def review(
+        self, req: AdmissionRequest, *, env: Env, plain: bool = False
+    ) -> Decision | None:
+        """The decision for a parsed request to the `env` door (None: not gated).
+
+        `env` is required: only the path the apiserver called may say it. `plain`: see
+        `parse_json`."""
         gvk = req["kind"]
         obj = req.get("object")
         op = req["operation"]
@@ -218,7 +239,7 @@ class AdmissionDoor:
             return None
         uid = req["uid"]
         dry_run = bool(req.get("dryRun", False))
-        key = self._object_key(kind, obj, dry_run, plain)
+        key = self._object_key(kind, obj, dry_run, plain, env)
         if key is not None:
             hit = self.cache.get(key, uid)
             if hit is not None:  # same spec/data seen: no conversion, no engine, no thread hop
@@ -244,7 +265,7 @@ class AdmissionDoor:
             err = ObjectError(scenario, "object", f"unreadable {kind}: {type(exc).__name__}")
             return await self._deny_shape(uid, err, dry_run)
         return await self.gate.decide(
-            _runner(converted, uid, dry_run, self.cache, key),
+            _runner(converted, uid, dry_run, self.cache, key, env=env),
             scenario=converted.scenario,
             request_id=uid,
             source="admission",
@@ -254,7 +275,7 @@ class AdmissionDoor:
         )
 
     def _object_key(
-        self, kind: str, obj: Mapping[str, Any] | None, dry_run: bool, plain: bool
+        self, kind: str, obj: Mapping[str, Any] | None, dry_run: bool, plain: bool, env: Env
     ) -> str | None:
         if obj is None or self.cache.ttl <= 0 or self.gate.state.engine is None:
             return None
@@ -262,7 +283,7 @@ class AdmissionDoor:
         if kind == "ConfigMap":
             label = obj["metadata"]["labels"][SCENARIO_LABEL]  # gated_kind checked the path
         return object_key(
-            kind, obj, label=label, bundle=self.gate.bundle, dry_run=dry_run, plain=plain
+            kind, obj, label=label, bundle=self.gate.bundle, dry_run=dry_run, env=env, plain=plain
         )
 
     async def _deny_shape(self, uid: str, exc: ObjectError, dry_run: bool) -> Decision:
@@ -287,7 +308,7 @@ class AdmissionDoor:
 
 
 class AdmissionApp(DirectRoute):
-    """The admission listener: `POST /admission/v1/validate` served straight on ASGI.
+    """The admission listener: `POST` to each of `ADMISSION_PATHS` served straight on ASGI.
 
     Same behaviour as the Starlette route (body limit 413, media type 415, malformed review 400,
     `X-Request-ID`, duration metric, one access line) without its per-request stack; every
@@ -300,10 +321,21 @@ class AdmissionApp(DirectRoute):
         super().__init__(fallback, access)
         self.door = door
 
+    def serves(self, path: str) -> bool:
+        return path in ADMISSION_PATHS
+
     async def handle(
         self, scope: Scope, receive: Receive, state: dict[str, Any]
     ) -> tuple[int, bytes]:
         return 200, await self.door.validate_raw(scope, receive, state)
+
+
+def path_env(path: str) -> Env:
+    """The env an admission path decides for; only the exact served paths have one."""
+    env = ADMISSION_PATHS.get(path)
+    if env is None:  # routing sends nothing else here; refuse rather than guess
+        raise HTTPError(404, "not-found", f"no admission webhook at {path[:64]!r}")
+    return env
 
 
 def _never(_engine: Engine, _deadline: float | None) -> Decision:
@@ -311,15 +343,22 @@ def _never(_engine: Engine, _deadline: float | None) -> Decision:
 
 
 def _runner(
-    converted: Converted, request_id: str, dry_run: bool, cache: DecisionCache, key: str | None
+    converted: Converted,
+    request_id: str,
+    dry_run: bool,
+    cache: DecisionCache,
+    key: str | None,
+    *,
+    env: Env,
 ) -> Callable[[Engine, float | None], Decision]:
     """Engine + door reasons/warnings merged; remembered under the object key when there is one."""
     inputs = converted.inputs
 
     def run(engine: Engine, deadline: float | None) -> Decision:
         decision = evaluate(
-            engine, inputs, request_id=request_id, dry_run=dry_run, deadline=deadline, cache=cache
-        )
+            engine, inputs, request_id=request_id, dry_run=dry_run, deadline=deadline,
+            cache=cache, env=env,
+        )  # fmt: skip
         decision = merge(decision, converted.reasons, converted.warnings)
         if key is not None:
             cache.put(key, decision)

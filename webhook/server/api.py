@@ -1,7 +1,9 @@
 """Operator API: validate via multipart uploads, read the audit log and alerts, ack alerts.
 
 Decisions come back as the canonical Decision JSON (same bytes as the CLI's `--output json`,
-apart from request id and timestamp): 200 for ALLOW, 422 for BLOCK. Requests that never reach a
+apart from request id and timestamp): 200 for ALLOW, 422 for BLOCK. Each validation is decided
+for the env the request names (`env` form field or query parameter) within the token's scope,
+or else the token's default (prod when in scope): see `door_env`. Requests that never reach a
 decision (auth, malformed multipart, bad query) get `{"error", "detail"}` JSON.
 """
 
@@ -36,6 +38,7 @@ from webhook.pipelines.inputs import (
 from webhook.server.auth import Principal, Role, TokenStore, bearer_token
 from webhook.server.cache import cache_key, evaluate
 from webhook.server.direct import DirectRoute
+from webhook.server.door_env import ENV_FIELD, api_env, form_env, query_env
 from webhook.server.gate import Gate
 from webhook.server.http import HTTPError, body_chunks, json_response, scope_headers
 from webhook.server.logs import AccessLog
@@ -43,8 +46,8 @@ from webhook.server.uploads import Upload, read_multipart, receive_multipart
 
 log = logging.getLogger("migration_gate.app")
 
-MIGRATION_PARTS = frozenset({MANIFEST_FILE, CONFIG_FILE, MANIFEST_SIGNATURE_FILE})
-REPLICATION_PARTS = frozenset({REPLICATION_FILE, SNAPSHOT_FILE, ATTESTATION_FILE})
+MIGRATION_PARTS = frozenset({MANIFEST_FILE, CONFIG_FILE, MANIFEST_SIGNATURE_FILE, ENV_FIELD})
+REPLICATION_PARTS = frozenset({REPLICATION_FILE, SNAPSHOT_FILE, ATTESTATION_FILE, ENV_FIELD})
 AUDIT_FILTERS = (
     "since", "until", "scenario", "decision", "source", "env", "subject", "request_id", "dry_run",
 )  # fmt: skip
@@ -233,9 +236,10 @@ class ApiDoor:
         )
 
     async def validate_migration(self, request: Request) -> Response:
-        self.authorize(request, "operator")
+        principal = self.authorize(request, "operator")
+        query = _early_env(principal, request.scope)
         upload = await self._receive(request, MIGRATION_PARTS, frozenset(), None)
-        decision, body = await self._migration(upload, _state(request))
+        decision, body = await self._migration(upload, _state(request), principal, query)
         return decision_response(decision, body)
 
     async def validate_migration_raw(
@@ -245,7 +249,8 @@ class ApiDoor:
         authorization, content_type, length = scope_headers(
             scope, b"authorization", b"content-type", b"content-length"
         )
-        self.authorize.check(authorization, "operator", state)
+        principal = self.authorize.check(authorization, "operator", state)
+        query = _early_env(principal, scope)
         upload = await read_multipart(
             body_chunks(receive),
             content_type or "",
@@ -257,14 +262,17 @@ class ApiDoor:
             max_total=self.max_upload,
             max_small_part=self.max_small_part,
         )
-        return await self._migration(upload, state)
+        return await self._migration(upload, state, principal, query)
 
-    async def _migration(self, upload: Upload, state: dict[str, Any]) -> tuple[Decision, bytes]:
+    async def _migration(
+        self, upload: Upload, state: dict[str, Any], principal: Principal, query: str | None
+    ) -> tuple[Decision, bytes]:
         """Decide a received migration upload (removing its spool): the decision and its body.
 
         `state["decision"]` is set."""
         try:
             parts = upload.files
+            env = api_env(principal, query=query, form=form_env(_small(parts.get(ENV_FIELD))))
             inputs = MigrationInputs(
                 manifest=_small(parts.get(MANIFEST_FILE)),
                 config=_small(parts.get(CONFIG_FILE)),
@@ -275,13 +283,13 @@ class ApiDoor:
             # the parts are the inputs: a hit is found on the loop, with no thread hop
             hit = key = None
             if cache.ttl > 0 and self.gate.state.engine is not None:
-                key = cache_key(inputs, bundle=self.gate.bundle, dry_run=False)
+                key = cache_key(inputs, bundle=self.gate.bundle, dry_run=False, env=env)
                 hit = cache.get(key, request_id) if key is not None else None
 
             def run(engine: Engine, deadline: float | None) -> Decision:
                 return evaluate(
                     engine, inputs, request_id=request_id, dry_run=False, deadline=deadline,
-                    cache=cache, key=key,
+                    cache=cache, env=env, key=key,
                 )  # fmt: skip
 
             decision = await self.gate.decide(
@@ -293,12 +301,14 @@ class ApiDoor:
         return decision, self.bodies.body(decision, key)
 
     async def validate_replication(self, request: Request) -> Response:
-        self.authorize(request, "operator")
+        principal = self.authorize(request, "operator")
+        query = _early_env(principal, request.scope)
         upload = await self._receive(
             request, REPLICATION_PARTS, frozenset({SNAPSHOT_FILE}), WAL_DIR
         )
         try:
             parts = upload.files
+            env = api_env(principal, query=query, form=form_env(_small(parts.get(ENV_FIELD))))
             snapshot = parts.get(SNAPSHOT_FILE)
             inputs = ReplicationInputs(
                 manifest=_small(parts.get(REPLICATION_FILE)),
@@ -309,7 +319,9 @@ class ApiDoor:
             request_id: str = _state(request)["request_id"]
 
             def run(engine: Engine, deadline: float | None) -> Decision:
-                return engine.validate_replication(inputs, request_id=request_id, deadline=deadline)
+                return engine.validate_replication(
+                    inputs, env=env, request_id=request_id, deadline=deadline
+                )
 
             decision = await self.gate.decide(
                 run, scenario="T2", request_id=request_id, source="api", dry_run=False
@@ -385,6 +397,14 @@ class ApiDoor:
         except GateError as exc:
             raise HTTPError(400, "bad-request", exc.diagnostics()) from None
         return json_response(_jsonable(alert))
+
+
+def _early_env(principal: Principal, scope: Scope) -> str | None:
+    """The `env` query parameter, checked (value and scope) before the body is read."""
+    query = query_env(scope.get("query_string", b""))
+    if query is not None:
+        api_env(principal, query=query, form=None)
+    return query
 
 
 def _state(request: Request) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from webhook.server.admission import ADMISSION_PATH, AdmissionApp, AdmissionDoor
+from webhook.pipelines import Engine
+from webhook.server.admission import ADMISSION_PATHS, AdmissionApp, AdmissionDoor
 from webhook.server.api import MIGRATION_PATH, ApiApp, ApiDoor, Authorizer
 from webhook.server.auth import TokenStore
 from webhook.server.gate import Gate, GateState
@@ -76,6 +77,27 @@ def _starlette(routes: Sequence[BaseRoute]) -> Starlette:
     )
 
 
+def trust_status(engine: Engine | None) -> str:
+    """`ok`, or why prod cannot ALLOW: no usable key (or fewer than the policy's threshold).
+
+    An empty trust store is no trust (DESIGN 3): every prod decision BLOCKs, so a gate without
+    keys is not ready to serve prod, and /readyz says so instead of "ok"."""
+    if engine is None:
+        return "not loaded"
+    keys = len(engine.trust_store)
+    if keys == 0:
+        return (
+            "trust store empty: every prod decision BLOCKs; "
+            "configure --trust-dir with the signers' public keys"
+        )
+    if keys < engine.threshold:
+        return (
+            f"trust store holds {keys} key(s), fewer than the signature threshold "
+            f"{engine.threshold}: every prod decision BLOCKs; add keys to --trust-dir"
+        )
+    return "ok"
+
+
 class Health:
     """/livez, /readyz and /metrics on the plain metrics listener (never on a TLS door)."""
 
@@ -91,7 +113,7 @@ class Health:
         state = self.gate.state
         components: dict[str, str] = {}
         components["policy"] = state.errors.get("policy", "ok" if state.engine else "not loaded")
-        components["trust"] = state.errors.get("trust", "ok" if state.engine else "not loaded")
+        components["trust"] = state.errors.get("trust") or trust_status(state.engine)
         if state.store is None:
             components["audit"] = state.errors.get("audit", "not open")
         else:
@@ -154,7 +176,9 @@ def build_apps(
         return json_response(doc)
 
     health = Health(gate, metrics, certs)
-    admission_app = _starlette([Route(ADMISSION_PATH, admission.validate, methods=["POST"])])
+    admission_app = _starlette(
+        [Route(path, admission.validate, methods=["POST"]) for path in ADMISSION_PATHS]
+    )
     api_app = _starlette(
         [
             Route(MIGRATION_PATH, api.validate_migration, methods=["POST"]),

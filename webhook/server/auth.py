@@ -2,7 +2,14 @@
 
 Token file format, one entry per line (blank lines and `#` comments ignored):
 
-    role:sha256hex-of-token:name        e.g. operator:9f86d0...0f00a08:ci-pipeline
+    role:sha256hex-of-token:name[:envs]   e.g. operator:9f86d0...0f00a08:ci-pipeline
+                                               operator:4b1a07...d2c9e31:ci-staging:staging
+
+`envs` (optional, comma-separated, from prod and staging) scopes what the token may validate
+for: a validation request naming an env outside it is refused (403). A line without it (every
+file written before scopes existed) may validate for every env. Whatever the scope, a request
+that names no env is decided for prod when the scope holds prod (the strictest: a token never
+gets a weaker env by saying nothing), else for the one env it is scoped to.
 
 Only the SHA-256 of a token is stored. A presented token is hashed and compared with
 `hmac.compare_digest` against *every* entry (no early exit), so timing does not reveal which
@@ -20,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from webhook.errors import ConfigError
+from webhook.policies.context import ENVS, Env
 from webhook.server.devcerts import write_private
 
 Role = Literal["viewer", "operator"]
@@ -32,14 +40,39 @@ MAX_TOKEN_LEN = 4096
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who made a request: the token's name (never the token) and its role."""
+    """Who made a request: the token's name (never the token), its role and its env scope."""
 
     name: str
     role: Role
+    envs: tuple[Env, ...] = ENVS
 
     def allows(self, needed: Role) -> bool:
         """operator implies viewer."""
         return _RANK[self.role] >= _RANK[needed]
+
+    @property
+    def default_env(self) -> Env:
+        """The env of a validation that names none: prod if in scope (strictest), else the
+        scope's only env."""
+        return "prod" if "prod" in self.envs else self.envs[0]
+
+    @property
+    def scoped(self) -> bool:
+        """True when the token may validate for fewer than every env."""
+        return set(self.envs) != set(ENVS)
+
+
+def parse_envs(text: str) -> tuple[Env, ...]:
+    """`prod`, `staging`, `prod,staging` -> the scope in ENVS order; ValueError says what is bad."""
+    names = [n.strip() for n in text.split(",")]
+    if not names or any(not n for n in names):
+        raise ValueError("envs must be a comma-separated list of prod, staging (empty item)")
+    for name in names:
+        if name not in ENVS:
+            raise ValueError(f"unknown env {name!r} in envs (expected prod and/or staging)")
+    if len(set(names)) != len(names):
+        raise ValueError("envs lists an env twice")
+    return tuple(e for e in ENVS if e in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +103,9 @@ class TokenStore:
                 continue
             parts = line.split(":")
             where = f"line {lineno}"
-            if len(parts) != 3:
-                raise ConfigError("expected role:sha256hex:name", file=source, field=where)
-            role, digest, name = parts
+            if len(parts) not in (3, 4):
+                raise ConfigError("expected role:sha256hex:name[:envs]", file=source, field=where)
+            role, digest, name = parts[:3]
             if role not in ROLES:
                 raise ConfigError(
                     f"unknown role {role!r} (expected viewer or operator)", file=source, field=where
@@ -87,7 +120,13 @@ class TokenStore:
                 raise ConfigError(
                     "name must be 1-64 chars of letters, digits, _ . @ -", file=source, field=where
                 )
-            principal = Principal(name=name, role="operator" if role == "operator" else "viewer")
+            try:
+                envs = parse_envs(parts[3]) if len(parts) == 4 else ENVS
+            except ValueError as exc:
+                raise ConfigError(str(exc), file=source, field=where) from None
+            principal = Principal(
+                name=name, role="operator" if role == "operator" else "viewer", envs=envs
+            )
             entries.append(_Entry(bytes.fromhex(digest), principal))
         return cls(entries)
 
@@ -120,7 +159,9 @@ def ensure_token_file(token_file: Path, token_text: Path) -> str | None:
         return None
     token = "mg_" + secrets.token_urlsafe(32)
     line = f"operator:{hash_token(token)}:operator\n"
-    header = "# role:sha256hex-of-token:name  (see README.md); tokens are never stored in clear\n"
+    header = (
+        "# role:sha256hex-of-token:name[:envs]  (see README.md); tokens are never stored in clear\n"
+    )
     write_private(token_file, (header + line).encode())
     write_private(token_text, (token + "\n").encode())
     return token

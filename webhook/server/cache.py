@@ -3,8 +3,10 @@
 The engine is pure, so identical inputs give an identical decision apart from request id and
 time; the same object is often evaluated again and again (`kubectl apply --dry-run=server` then
 `apply`, GitOps re-syncs, CI retries). The key covers every input byte, the identity of every
-file read (path, size, mtime_ns, inode, device), the policy bundle digest and the dry-run flag,
-so any change is a miss; the engine (bundle + trust store) is fixed for the life of a Gate.
+file read (path, size, mtime_ns, inode, device), the policy bundle digest, the dry-run flag and
+the target env the door established (the same bytes decide differently for prod and staging, so
+a staging ALLOW must never answer a prod request), so any change is a miss; the engine (bundle +
+trust store) is fixed for the life of a Gate.
 
 What is cached: migrations (T1: time-independent), and replications that hashed a local
 snapshot (the expensive admission step). Replications verified by attestation alone are not
@@ -29,6 +31,7 @@ import orjson
 
 from webhook.contracts.decision import Decision
 from webhook.pipelines import Engine, MigrationInputs, ReplicationInputs
+from webhook.policies.context import ENVS, Env
 from webhook.server.logs import utc_timestamp
 
 MAX_ENTRIES = 256
@@ -43,12 +46,21 @@ def _identity(path: Path) -> str:
     return f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_dev}"
 
 
+def _env_part(env: Env) -> bytes:
+    """The env as a key part; anything but a known env is refused (a key must never be shared)."""
+    if env not in ENVS:
+        raise ValueError(f"env must be one of {', '.join(ENVS)} (found {env!r})")
+    return b"env=" + env.encode()
+
+
 def cache_key(
-    inputs: MigrationInputs | ReplicationInputs, *, bundle: str, dry_run: bool
+    inputs: MigrationInputs | ReplicationInputs, *, bundle: str, dry_run: bool, env: Env
 ) -> str | None:
-    """None when the inputs must not be cached (or a file cannot be stat'ed)."""
+    """None when the inputs must not be cached (or a file cannot be stat'ed).
+
+    `env` is required, never defaulted: the door's target env is part of what is decided."""
     h = hashlib.sha256()
-    parts: list[bytes] = [bundle.encode(), b"dry" if dry_run else b"wet"]
+    parts: list[bytes] = [bundle.encode(), b"dry" if dry_run else b"wet", _env_part(env)]
     if isinstance(inputs, MigrationInputs):
         fields = (inputs.manifest, inputs.config, inputs.signature)
         parts += [b"T1", *(b if b is not None else b"\x00none" for b in fields)]
@@ -83,6 +95,7 @@ def object_key(
     label: str | None,
     bundle: str,
     dry_run: bool,
+    env: Env,
     plain: bool = False,
 ) -> str | None:
     """Key a received T1 object BEFORE it is converted, so a hit skips the conversion.
@@ -95,6 +108,7 @@ def object_key(
     came from orjson, see `http.parse_json`): written by orjson, which is faithful for exactly
     those values and 15x faster; else by `json.dumps` (ASCII escapes), which also writes NaN
     and big integers faithfully. The two writers are kept apart by a tag in the hash.
+    The door's target `env` is in the key (the webhook path, see `admission.ADMISSION_PATHS`).
     Not the operation (CREATE and UPDATE decide alike), not the uid. None when not cacheable
     (replications are keyed after conversion by file identity, or never).
     """
@@ -114,17 +128,22 @@ def object_key(
             text = json.dumps(material, separators=(",", ":")).encode("ascii")
     except (ValueError, TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
         return None
-    h = _object_prefix(b"orjson" if plain else b"json", bundle, dry_run, kind).copy()
+    h = _object_prefix(
+        b"orjson" if plain else b"json", bundle, dry_run, _env_part(env), kind
+    ).copy()
     h.update(text)
     return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=32)
-def _object_prefix(writer: bytes, bundle: str, dry_run: bool, kind: str) -> hashlib._Hash:
+def _object_prefix(
+    writer: bytes, bundle: str, dry_run: bool, env: bytes, kind: str
+) -> hashlib._Hash:
     """The hash state after the fixed parts of an object key (a gate has one bundle, so a few
     entries): copied per request instead of re-hashing them. Never updated in place."""
     h = hashlib.sha256()
-    for part in (b"object", writer, bundle.encode(), b"dry" if dry_run else b"wet", kind.encode()):
+    mode = b"dry" if dry_run else b"wet"
+    for part in (b"object", writer, bundle.encode(), mode, env, kind.encode()):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h
@@ -199,25 +218,27 @@ def evaluate(
     dry_run: bool,
     deadline: float | None,
     cache: DecisionCache | None,
+    env: Env,
     key: str | None = None,
 ) -> Decision:
-    """The engine's decision for `inputs`, from the cache when the very same inputs were seen.
+    """The engine's decision for `inputs` in `env`, from the cache when the very same inputs
+    were seen for the same env.
 
-    `key`: `cache_key(inputs, ...)` when the door already computed it for its own lookup.
+    `key`: `cache_key(inputs, ..., env=env)` when the door already computed it for its lookup.
     """
     if cache is not None and cache.ttl > 0:
         if key is None:
-            key = cache_key(inputs, bundle=engine.bundle_digest, dry_run=dry_run)
+            key = cache_key(inputs, bundle=engine.bundle_digest, dry_run=dry_run, env=env)
         hit = cache.get(key, request_id) if key is not None else None
         if hit is not None:
             return hit
     if isinstance(inputs, MigrationInputs):
         decision = engine.validate_migration(
-            inputs, request_id=request_id, dry_run=dry_run, deadline=deadline
+            inputs, env=env, request_id=request_id, dry_run=dry_run, deadline=deadline
         )
     else:
         decision = engine.validate_replication(
-            inputs, request_id=request_id, dry_run=dry_run, deadline=deadline
+            inputs, env=env, request_id=request_id, dry_run=dry_run, deadline=deadline
         )
     if key is not None and cache is not None:
         cache.put(key, decision)

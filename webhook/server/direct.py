@@ -30,6 +30,10 @@ class DirectRoute:
         self.fallback = fallback
         self.access = access
 
+    def serves(self, path: str) -> bool:
+        """Whether `handle` answers `path` (one path; a subclass may serve a fixed few)."""
+        return path == self.path
+
     async def handle(
         self, scope: Scope, receive: Receive, state: dict[str, Any]
     ) -> tuple[int, bytes]:
@@ -37,7 +41,7 @@ class DirectRoute:
         raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+        if scope["type"] != "http" or not self.serves(scope["path"]) or scope["method"] != "POST":
             await self.fallback(scope, receive, send)
             return
         start = time.perf_counter()

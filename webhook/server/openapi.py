@@ -27,9 +27,10 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
-        400: "Malformed request (bad multipart, bad query parameter)",
+        400: "Malformed request (bad multipart, bad query parameter, an env other than "
+        "prod or staging)",
         401: "Missing or invalid bearer token",
-        403: "Token lacks the required role",
+        403: "Token lacks the required role, or the requested env is outside its scope",
         404: "Not found",
         413: "Body or part over its size limit",
         415: "Wrong Content-Type",
@@ -66,11 +67,27 @@ def _param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
     }
 
 
+ENV_DOC = (
+    "The environment the change is for: it selects the policies, and an artifact whose own "
+    "`env` differs BLOCKs (`env-mismatch`). Given as this form field or as the `env` query "
+    "parameter (both: they must agree). Must be within the token's env scope (else 403). "
+    "Absent: prod if the token's scope holds prod (every unscoped token), else the token's "
+    "one env."
+)
+
+
+def _env_schema() -> dict[str, Any]:
+    return {"type": "string", "enum": ["prod", "staging"], "description": ENV_DOC}
+
+
 def _validate_op(summary: str, body: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    body = {**body, "env": _env_schema()}
     return {
         "summary": summary,
+        "description": ENV_DOC,
         "security": [{"bearer": []}],
         "x-required-role": "operator",
+        "parameters": [_param("env", "target environment (see the description)", _env_schema())],
         "requestBody": {
             "required": True,
             "content": {
@@ -221,7 +238,8 @@ def openapi_document() -> dict[str, Any]:
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "A token from the token file; role viewer or operator",
+                    "description": "A token from the token file; role viewer or operator, "
+                    "optionally scoped to the envs it may validate for",
                 }
             },
             "schemas": schemas,

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 from webhook.audit import open_store
 from webhook.errors import ConfigError
 from webhook.pipelines import Engine
-from webhook.server.app import GateApps, build_apps
+from webhook.server.app import GateApps, build_apps, trust_status
 from webhook.server.auth import TokenStore, ensure_token_file
 from webhook.server.connections import ConnectionLimits, Refusal, guarded_protocol
 from webhook.server.devcerts import ensure_dev_tls
@@ -70,6 +70,14 @@ def load_state(settings: ServerSettings) -> GateState:
             exc.diagnostics(),
             extra={"event": "config-invalid", "component": "engine"},
         )
+    if state.engine is not None:
+        status = trust_status(state.engine)
+        if status != "ok":  # serving, but never ALLOWing prod: say so loudly, once, at start
+            log.error(
+                "gate not ready: %s",
+                status,
+                extra={"event": "trust-store-empty", "component": "trust"},
+            )
     try:
         state.store = open_store(settings.audit_db_path)
     except (ConfigError, OSError) as exc:
@@ -163,7 +171,18 @@ def _config(
     return config
 
 
-def _banner(settings: ServerSettings, servers: dict[str, _Server], token: str | None) -> None:
+def _trust_line(settings: ServerSettings, state: GateState) -> str:
+    if state.engine is None:
+        return "not loaded (see the error above)"
+    status = trust_status(state.engine)
+    if status != "ok":
+        return status
+    return f"{len(state.engine.trust_store)} key(s) from {settings.trust_dir}"
+
+
+def _banner(
+    settings: ServerSettings, servers: dict[str, _Server], token: str | None, trust: str
+) -> None:
     urls: dict[str, str] = {}
     for name, server in servers.items():
         scheme = "https" if server.config.ssl is not None else "http"
@@ -180,6 +199,7 @@ def _banner(settings: ServerSettings, servers: dict[str, _Server], token: str | 
         f"  metrics   : {urls['metrics']}/metrics  {urls['metrics']}/readyz",
         f"  audit db  : {settings.audit_db_path}",
         f"  tokens    : {settings.token_file_path}",
+        f"  trust     : {trust}",
     ]
     if settings.dev_tls:
         lines.append(f"  dev CA    : {settings.ca_cert_path.resolve()}  (curl --cacert ...)")
@@ -225,7 +245,7 @@ async def _serve_all(
             if failed or stopping.is_set():
                 return
             await asyncio.sleep(0.02)
-        _banner(settings, servers, token)
+        _banner(settings, servers, token, _trust_line(settings, apps.gate.state))
 
     await asyncio.gather(announce(), *(run_one(n, s) for n, s in servers.items()))
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -161,7 +161,7 @@ def _decision(verdict: str, reasons: tuple[Reason, ...], warnings: tuple[Reason,
 
 
 def test_response_bytes_are_the_stdlib_bytes() -> None:
-    odd = "".join(chr(c) for c in range(0x00, 0x250)) + "\u2028\u2029\U0001f600\ufeff\"\\"
+    odd = "".join(chr(c) for c in range(0x00, 0x250)) + '\u2028\u2029\U0001f600\ufeff"\\'
     reason = Reason(policy="no-root", severity="high", field="f\n", message=odd, file="x\ty")
     warning = Reason(
         policy="tls-min-version", severity="low", field="w", message=odd, action="warn"
@@ -187,7 +187,9 @@ def test_response_bytes_fail_like_the_stdlib_on_a_lone_surrogate() -> None:
 
 def key(spec: Any, *, plain: bool) -> str | None:
     obj = {"spec": spec}
-    return object_key("MigrationRequest", obj, label=None, bundle="b", dry_run=False, plain=plain)
+    return object_key(
+        "MigrationRequest", obj, label=None, bundle="b", dry_run=False, env="prod", plain=plain
+    )
 
 
 def test_object_key_writers_are_faithful_and_kept_apart() -> None:
@@ -239,17 +241,18 @@ def test_the_door_answers_alike_whichever_parser_read_the_body(tmp_path: Path) -
     store.close()
 
 
-def test_object_key_prefix_covers_bundle_mode_and_kind_for_both_writers() -> None:
+def test_object_key_prefix_covers_bundle_mode_env_and_kind_for_both_writers() -> None:
     spec = migration_request(EXAMPLES / "t1_good")["spec"]
     for plain in (True, False):
         keys = {
             object_key(kind, {"spec": spec, "data": spec}, label="migration", bundle=bundle,
-                       dry_run=dry, plain=plain)
+                       dry_run=dry, env=env, plain=plain)
             for kind in ("MigrationRequest", "ConfigMap")
             for bundle in ("sha256:a", "sha256:b")
             for dry in (True, False)
+            for env in ("prod", "staging")
         }  # fmt: skip
-        assert len(keys) == 8 and None not in keys
+        assert len(keys) == 16 and None not in keys
         again = object_key("MigrationRequest", {"spec": spec}, label=None, bundle="sha256:a",
-                           dry_run=True, plain=plain)  # fmt: skip
+                           dry_run=True, env="staging", plain=plain)  # fmt: skip
         assert again in keys  # the cached prefix state is copied, never consumed

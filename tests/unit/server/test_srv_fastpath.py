@@ -38,7 +38,7 @@ def key(
     obj: dict[str, Any], *, kind: str = "MigrationRequest", dry_run: bool = False
 ) -> str | None:
     label = obj.get("metadata", {}).get("labels", {}).get("migrationgate.io/scenario")
-    return object_key(kind, obj, label=label, bundle="b", dry_run=dry_run)
+    return object_key(kind, obj, label=label, bundle="b", dry_run=dry_run, env="prod")
 
 
 def test_object_key_covers_every_spec_byte_and_only_the_spec() -> None:
@@ -55,7 +55,10 @@ def test_object_key_covers_every_spec_byte_and_only_the_spec() -> None:
     reordered["spec"]["signature"] = dict(reversed(list(mr["spec"]["signature"].items())))
     assert key(reordered) != base  # the signature bytes handed to the engine differ
     assert key(mr, dry_run=True) != base
-    assert object_key("MigrationRequest", mr, label=None, bundle="other", dry_run=False) != base
+    assert (
+        object_key("MigrationRequest", mr, label=None, bundle="other", dry_run=False, env="prod")
+        != base
+    )
     assert key({"spec": "not an object"}) is None
 
 
@@ -101,10 +104,10 @@ def test_a_hit_decides_like_a_miss_and_audits_every_request(tmp_path: Path, fold
 
     async def main() -> list[Decision | None]:
         return [
-            await door.review(_review(mr, "u1")),
-            await door.review(_review(copy.deepcopy(mr), "u2", "UPDATE")),
-            await door.review(_review(mismatched, "u3")),
-            await door.review(_review(copy.deepcopy(mismatched), "u4")),
+            await door.review(_review(mr, "u1"), env="prod"),
+            await door.review(_review(copy.deepcopy(mr), "u2", "UPDATE"), env="prod"),
+            await door.review(_review(mismatched, "u3"), env="prod"),
+            await door.review(_review(copy.deepcopy(mismatched), "u4"), env="prod"),
         ]
 
     first, hit, miss2, hit2 = asyncio.run(main())
@@ -128,11 +131,11 @@ def test_a_hit_still_fails_closed_when_the_audit_write_fails(tmp_path: Path) -> 
     mr = migration_request(GOOD)
 
     async def main() -> list[Decision | None]:
-        first = await door.review(_review(mr, "v1"))
+        first = await door.review(_review(mr, "v1"), env="prod")
         store = door.gate.state.store
         assert store is not None
         store.close()  # every later append fails
-        return [first, await door.review(_review(mr, "v2"))]
+        return [first, await door.review(_review(mr, "v2"), env="prod")]
 
     first, hit = asyncio.run(main())
     assert first is not None and first.decision == "ALLOW"

@@ -114,18 +114,22 @@ def test_decision_cache_restamps_and_keys_on_every_input(tmp_path: Path) -> None
 
     engine = Engine.load(None, EXAMPLE / "trust")
     cache = DecisionCache(60)
-    first = evaluate(engine, inputs(), request_id="a", dry_run=False, deadline=None, cache=cache)
-    second = evaluate(engine, inputs(), request_id="b", dry_run=False, deadline=None, cache=cache)
+    first = evaluate(
+        engine, inputs(), request_id="a", dry_run=False, deadline=None, cache=cache, env="prod"
+    )
+    second = evaluate(
+        engine, inputs(), request_id="b", dry_run=False, deadline=None, cache=cache, env="prod"
+    )
     assert cache.hits == 1
     assert second.request_id == "b" and second.timestamp >= first.timestamp
     assert second.model_dump(exclude={"request_id", "timestamp"}) == first.model_dump(
         exclude={"request_id", "timestamp"}
     )
     bundle = engine.bundle_digest
-    base = cache_key(inputs(), bundle=bundle, dry_run=False)
-    assert base != cache_key(inputs(), bundle=bundle, dry_run=True)
+    base = cache_key(inputs(), bundle=bundle, dry_run=False, env="prod")
+    assert base != cache_key(inputs(), bundle=bundle, dry_run=True, env="prod")
     changed = MigrationInputs(manifest=inputs().manifest, config=b"x", signature=None)
-    assert base != cache_key(changed, bundle=bundle, dry_run=False)
+    assert base != cache_key(changed, bundle=bundle, dry_run=False, env="prod")
     # attestation-only replications depend on the clock: never cached
     assert (
         cache_key(
@@ -134,13 +138,14 @@ def test_decision_cache_restamps_and_keys_on_every_input(tmp_path: Path) -> None
             ),
             bundle=bundle,
             dry_run=False,
+            env="prod",
         )
         is None
     )
     snap = tmp_path / "s.tar.gz"
     snap.write_bytes(b"1")
     rep = ReplicationInputs(manifest=b"a", snapshot=snap)
-    k1 = cache_key(rep, bundle=bundle, dry_run=False)
+    k1 = cache_key(rep, bundle=bundle, dry_run=False, env="prod")
     snap.write_bytes(b"22")  # size/mtime change: a different key
-    assert k1 is not None and k1 != cache_key(rep, bundle=bundle, dry_run=False)
+    assert k1 is not None and k1 != cache_key(rep, bundle=bundle, dry_run=False, env="prod")
     assert DecisionCache(0).get("k", "r") is None

@@ -101,10 +101,19 @@ def trust_status(engine: Engine | None) -> str:
 class Health:
     """/livez, /readyz and /metrics on the plain metrics listener (never on a TLS door)."""
 
-    def __init__(self, gate: Gate, metrics: GateMetrics, certs: Mapping[str, ReloadingCertificate]):
+    def __init__(
+        self,
+        gate: Gate,
+        metrics: GateMetrics,
+        certs: Mapping[str, ReloadingCertificate],
+        *,
+        allow_empty_trust: bool = False,
+    ):
         self.gate = gate
         self.metrics = metrics
         self.certs = certs
+        #: --allow-empty-trust: a keyless trust store is reported but does not make it unready
+        self.allow_empty_trust = allow_empty_trust
 
     async def livez(self, request: Request) -> Response:
         return json_response({"status": "alive"})
@@ -114,6 +123,9 @@ class Health:
         components: dict[str, str] = {}
         components["policy"] = state.errors.get("policy", "ok" if state.engine else "not loaded")
         components["trust"] = state.errors.get("trust") or trust_status(state.engine)
+        waived = self.allow_empty_trust and state.engine is not None and "trust" not in state.errors
+        if waived and components["trust"] != "ok":
+            components["trust"] += " (ready anyway: --allow-empty-trust)"
         if state.store is None:
             components["audit"] = state.errors.get("audit", "not open")
         else:
@@ -128,7 +140,7 @@ class Health:
             components[f"tls-{name}"] = (
                 f"certificate expired at {info.not_after.isoformat()}" if info.expired else "ok"
             )
-        ready = all(v == "ok" for v in components.values())
+        ready = all(v == "ok" or (k == "trust" and waived) for k, v in components.items())
         return json_response(
             {"status": "ready" if ready else "not-ready", "components": components},
             200 if ready else 503,
@@ -175,7 +187,7 @@ def build_apps(
     async def openapi(request: Request) -> Response:
         return json_response(doc)
 
-    health = Health(gate, metrics, certs)
+    health = Health(gate, metrics, certs, allow_empty_trust=settings.allow_empty_trust)
     admission_app = _starlette(
         [Route(path, admission.validate, methods=["POST"]) for path in ADMISSION_PATHS]
     )
@@ -185,7 +197,7 @@ def build_apps(
             Route("/api/v1/validate/replication", api.validate_replication, methods=["POST"]),
             Route("/api/v1/audit/logs", api.audit_logs, methods=["GET"]),
             Route("/api/v1/alerts", api.alerts, methods=["GET"]),
-            Route("/api/v1/alerts/{alert_id:int}/ack", api.ack_alert, methods=["POST"]),
+            Route("/api/v1/alerts/{alert_id}/ack", api.ack_alert, methods=["POST"]),
             Route("/api/v1/openapi.json", openapi, methods=["GET"]),
             *extra_api_routes,
         ]

@@ -23,6 +23,9 @@ FLAGS: tuple[tuple[str, dict[str, object], str], ...] = (
     ("--dns-name", {"dest": "dns_names", "action": "append"},
      "extra SAN for the dev cert (repeatable), e.g. migration-gate.gate-system.svc"),
     ("--api-tls", {"choices": ["true", "false"]}, "operator API over TLS (default false)"),
+    ("--allow-empty-trust", {"choices": ["true", "false"]},
+     "UNSAFE for prod: ready with no trusted key; every prod decision still BLOCKs "
+     "(default false: /readyz 503 trust store empty)"),
     ("--token-file", {}, "lines role:sha256hex:name (default STATE_DIR/operator-token)"),
     ("--admission-deadline", {"type": float}, "internal admission deadline, seconds (default 8)"),
     ("--max-body", {}, "admission body limit, e.g. 4MiB (default 4MiB)"),

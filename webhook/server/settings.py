@@ -36,6 +36,9 @@ class ServerSettings:
     client_ca: Path | None = None
     dns_names: tuple[str, ...] = ()
     api_tls: bool = False
+    #: ready with no trusted key (prod still BLOCKs every decision: trust-store-empty); only for
+    #: a gate that serves staging alone, or while keys are being rolled out
+    allow_empty_trust: bool = False
     trust_dir: Path | None = None
     policy: Path | None = None
     audit_db: Path | None = None
@@ -209,6 +212,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "client_ca": Path,
     "dns_names": _to_names,
     "api_tls": _to_bool,
+    "allow_empty_trust": _to_bool,
     "trust_dir": Path,
     "policy": Path,
     "audit_db": Path,

@@ -7,6 +7,7 @@ ALLOW prod (or, before the engine fix, one that ALLOWed unsigned prod).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import shutil
@@ -27,11 +28,10 @@ TRUST = Path(__file__).resolve().parents[3] / "examples" / "t1_good" / "trust"
 EMPTY = "trust store empty: every prod decision BLOCKs; configure --trust-dir"
 
 
-def readyz(tmp_path: Path, engine: Engine) -> httpx.Response:
+def readyz(tmp_path: Path, engine: Engine, *, allow_empty_trust: bool = False) -> httpx.Response:
     store = open_store(tmp_path / "audit.db")
-    apps = build_apps(
-        ServerSettings(state_dir=tmp_path), GateState(engine=engine, store=store), None
-    )
+    settings = ServerSettings(state_dir=tmp_path, allow_empty_trust=allow_empty_trust)
+    apps = build_apps(settings, GateState(engine=engine, store=store), None)
 
     async def main() -> httpx.Response:
         transport = httpx.ASGITransport(app=apps.ops)
@@ -62,6 +62,17 @@ def test_readyz_is_not_ready_without_a_trusted_key(tmp_path: Path, how: str) -> 
 def test_readyz_is_ready_with_a_key(tmp_path: Path) -> None:
     resp = readyz(tmp_path, Engine.load(None, TRUST))
     assert resp.status_code == 200 and resp.json()["components"]["trust"] == "ok"
+
+
+def test_allow_empty_trust_is_ready_but_still_says_so(tmp_path: Path) -> None:
+    settings = ServerSettings.from_args(
+        argparse.Namespace(), environ={"MIGRATION_GATE_ALLOW_EMPTY_TRUST": "true"}
+    )
+    assert settings.allow_empty_trust is True
+    resp = readyz(tmp_path, Engine.load(None, None), allow_empty_trust=True)
+    assert resp.status_code == 200 and resp.json()["status"] == "ready"
+    trust = resp.json()["components"]["trust"]
+    assert trust.startswith(EMPTY) and trust.endswith("(ready anyway: --allow-empty-trust)")
 
 
 def test_fewer_keys_than_the_threshold_is_not_ready(tmp_path: Path) -> None:

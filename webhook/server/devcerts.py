@@ -2,14 +2,14 @@
 
 Idempotent: an existing CA is reused; the server certificate is (re)issued only when missing,
 expiring within 30 days, not issued by the CA, or missing a requested SAN. Keys are written 0600
-via a temp file + rename, so a reloading server never sees half a file.
+via an O_EXCL temp file + rename (`webhook.atomicfile`), so a reloading server never sees
+half a file and a symlink planted at a temp name is never followed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from webhook.atomicfile import write_atomic
 from webhook.errors import ConfigError
 
 DEFAULT_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -31,20 +32,9 @@ def _now() -> dt.datetime:
 
 
 def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Atomic write with `mode` from the first byte (never world-readable, even briefly)."""
+    """Atomic write, 0600 from the first byte; never follows a name planted beside `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, data, mode=mode)
 
 
 def _san(names: Sequence[str]) -> x509.SubjectAlternativeName:

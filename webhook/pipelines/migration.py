@@ -1,26 +1,25 @@
 """T1, configuration tampering: parse -> schema -> config hash -> compare -> policies -> report.
 
 The steps run in the spec's strict order. A failed step records its reasons and the later steps
-still run on whatever could be read, so one report lists every problem.
+still run on whatever could be read, so one report lists every problem. Each step's logic is a
+module-level pure function returning its reasons; `run_migration` only wires them in order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from webhook.contracts.decision import Reason
 from webhook.contracts.models import (
     MANIFEST_PAYLOAD_TYPE,
     AppConfig,
     MigrationManifest,
     validate,
 )
-from webhook.integrity import (
-    Envelope,
-    digests_equal,
-    hash_bytes,
-    parse_envelope,
-)
+from webhook.contracts.reasons import builtin_reason
+from webhook.integrity import Envelope, digests_equal, hash_bytes, parse_envelope
 from webhook.pipelines.claims import env_field, trust_configured
 from webhook.pipelines.inputs import (
     CONFIG_FILE,
@@ -31,6 +30,64 @@ from webhook.pipelines.inputs import (
 from webhook.pipelines.report import Report
 from webhook.pipelines.runtime import Runtime
 from webhook.policies import PolicyContext, SignatureFacts, evaluate
+
+#: manifest fields copied into the decision's subject (the env is the door's)
+SUBJECT_FIELDS = ("app_id", "version")
+
+
+def schema_reasons(problems: list[tuple[str, str]], *, file: str) -> list[Reason]:
+    return [builtin_reason("input-invalid", msg, field=fld, file=file) for fld, msg in problems]
+
+
+def check_identity(config: AppConfig, manifest: MigrationManifest) -> list[Reason]:
+    """app-config.yaml is the config of the app the manifest names (envs: `claims`)."""
+    if config.app_id == manifest.app_id:
+        return []
+    return [
+        builtin_reason(
+            "config-identity-mismatch",
+            f"is {config.app_id!r} but {MANIFEST_FILE} says {manifest.app_id!r}",
+            field="app_id",
+            file=CONFIG_FILE,
+        )
+    ]
+
+
+def check_config_hash(manifest: object, config_sha256: str | None) -> list[Reason]:
+    """The config's exact bytes hash to the manifest's config_sha256 (constant-time compare).
+
+    Reads the raw manifest so a mismatch is still reported when another field breaks the schema.
+    """
+    declared = manifest.get("config_sha256") if isinstance(manifest, Mapping) else None
+    if config_sha256 is None or not isinstance(declared, str):
+        return []
+    if digests_equal(declared, config_sha256):
+        return []
+    return [
+        builtin_reason(
+            "config-hash-mismatch",
+            f"{CONFIG_FILE} was altered: its SHA-256 is {config_sha256}, "
+            f"the manifest expects {declared}",
+            field="config_sha256",
+            file=MANIFEST_FILE,
+            severity="critical",
+        )
+    ]
+
+
+def check_signed_manifest(payload: bytes, manifest: bytes) -> list[Reason]:
+    """A verified signature counts only over these exact manifest bytes (no replay)."""
+    if payload == manifest:
+        return []
+    return [
+        builtin_reason(
+            "signature-invalid",
+            f"the signature is valid but signs a different manifest than {MANIFEST_FILE}",
+            field="payload",
+            file=MANIFEST_SIGNATURE_FILE,
+            severity="critical",
+        )
+    ]
 
 
 @dataclass
@@ -43,26 +100,13 @@ class _State:
     config_sha256: str | None = None
 
 
-def run_migration(
-    inputs: MigrationInputs,
-    report: Report,
-    rt: Runtime,
-) -> None:
+def run_migration(inputs: MigrationInputs, report: Report, rt: Runtime) -> None:
     st = _State(signature=rt.signature(present=inputs.signature is not None))
 
     def parse() -> None:
-        st.manifest = report.document(
-            inputs.manifest,
-            file=MANIFEST_FILE,
-            parse=rt.json,
-        )
+        st.manifest = report.document(inputs.manifest, file=MANIFEST_FILE, parse=rt.json)
         # the config's digest is the compute-config-hash step's job
-        st.config = report.document(
-            inputs.config,
-            file=CONFIG_FILE,
-            parse=rt.yaml,
-            digest=False,
-        )
+        st.config = report.document(inputs.config, file=CONFIG_FILE, parse=rt.yaml, digest=False)
         if inputs.signature is not None:
             st.envelope = report.document(
                 inputs.signature, file=MANIFEST_SIGNATURE_FILE, parse=parse_envelope, digest=False
@@ -71,25 +115,16 @@ def run_migration(
     def schema() -> None:
         if st.manifest is not None:
             st.manifest_ok, problems = validate(MigrationManifest, st.manifest)
-            for fld, msg in problems:
-                report.block("input-invalid", msg, field=fld, file=MANIFEST_FILE)
+            report.extend(schema_reasons(problems, file=MANIFEST_FILE))
         if isinstance(st.manifest, dict):
             report.subject.update(
-                {k: v for k in ("app_id", "version") if isinstance(v := st.manifest.get(k), str)}
+                {k: v for k in SUBJECT_FIELDS if isinstance(v := st.manifest.get(k), str)}
             )
         if st.config is not None:
             config_ok, problems = validate(AppConfig, st.config)
-            for fld, msg in problems:
-                report.block("input-invalid", msg, field=fld, file=CONFIG_FILE)
+            report.extend(schema_reasons(problems, file=CONFIG_FILE))
             if config_ok is not None and st.manifest_ok is not None:
-                mine, theirs = config_ok.app_id, st.manifest_ok.app_id
-                if mine != theirs:
-                    report.block(
-                        "config-identity-mismatch",
-                        f"is {mine!r} but {MANIFEST_FILE} says {theirs!r}",
-                        field="app_id",
-                        file=CONFIG_FILE,
-                    )
+                report.extend(check_identity(config_ok, st.manifest_ok))
         # the door says where this goes; each artifact may only repeat it
         report.extend(env_field(st.manifest, door=report.env, file=MANIFEST_FILE))
         report.extend(env_field(st.config, door=report.env, file=CONFIG_FILE))
@@ -100,37 +135,19 @@ def run_migration(
             report.digests[CONFIG_FILE] = "sha256:" + st.config_sha256
 
     def compare() -> None:
-        declared = st.manifest.get("config_sha256") if isinstance(st.manifest, dict) else None
-        if (
-            st.config_sha256 is not None
-            and isinstance(declared, str)
-            and not digests_equal(declared, st.config_sha256)
-        ):
-            report.block(
-                "config-hash-mismatch",
-                f"{CONFIG_FILE} was altered: its SHA-256 is {st.config_sha256}, "
-                f"the manifest expects {declared}",
-                field="config_sha256",
-                file=MANIFEST_FILE,
-                severity="critical",
-            )
+        report.extend(check_config_hash(st.manifest, st.config_sha256))
         report.extend(trust_configured(report.env, len(rt.trust)))
-        if st.envelope is not None and inputs.signature and inputs.manifest is not None:
-            verified = rt.verify(
-                inputs.signature,
-                st.envelope,
-                payload_type=MANIFEST_PAYLOAD_TYPE,
-                file=MANIFEST_SIGNATURE_FILE,
-            )
-            if verified.payload != inputs.manifest:
-                report.block(
-                    "signature-invalid",
-                    f"the signature is valid but signs a different manifest than {MANIFEST_FILE}",
-                    field="payload",
-                    file=MANIFEST_SIGNATURE_FILE,
-                    severity="critical",
-                )
-                return
+        if st.envelope is None or not inputs.signature or inputs.manifest is None:
+            return
+        verified = rt.verify(
+            inputs.signature,
+            st.envelope,
+            payload_type=MANIFEST_PAYLOAD_TYPE,
+            file=MANIFEST_SIGNATURE_FILE,
+        )
+        replayed = check_signed_manifest(verified.payload, inputs.manifest)
+        report.extend(replayed)
+        if not replayed:
             st.signature = rt.signature(present=True, signers=verified.signers)
 
     def policies() -> None:

@@ -13,9 +13,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from webhook.contracts.decision import Decision, Reason, Scenario, Severity, Step
+from webhook.contracts.reasons import builtin_reason
 from webhook.errors import DeadlineExceeded, GateError, InputError, IntegrityError
 from webhook.policies import Finding
 from webhook.policies.context import Env
+
+
+def error_reason(exc: GateError, *, severity: Severity | None = None) -> Reason:
+    """A GateError as a blocking reason under the error's (registered) policy id."""
+    sev: Severity = severity or ("critical" if isinstance(exc, IntegrityError) else "high")
+    return builtin_reason(
+        exc.policy, exc.message, field=exc.field or "", file=exc.file, severity=sev
+    )
 
 
 def rfc3339(ts: datetime) -> str:
@@ -60,7 +69,7 @@ class Report:
         severity: Severity = "high",
     ) -> None:
         self.reasons.append(
-            Reason(policy=policy, severity=severity, field=field, message=message, file=file)
+            builtin_reason(policy, message, field=field, file=file, severity=severity)
         )
 
     def extend(self, reasons: Iterable[Reason]) -> None:
@@ -69,8 +78,7 @@ class Report:
 
     def error(self, exc: GateError, *, severity: Severity | None = None) -> None:
         """Record a GateError as a blocking reason under the error's policy id."""
-        sev: Severity = severity or ("critical" if isinstance(exc, IntegrityError) else "high")
-        self.block(exc.policy, exc.message, field=exc.field or "", file=exc.file, severity=sev)
+        self.reasons.append(error_reason(exc, severity=severity))
 
     def add_findings(self, findings: Iterable[Finding]) -> None:
         for f in findings:

@@ -46,6 +46,7 @@ from webhook.server.http import (
     check_length,
     check_media_type,
     json_bytes,
+    lone_surrogate_path,
     parse_json,
     read_body,
     read_raw_body,
@@ -118,6 +119,9 @@ def parse_review(doc: object) -> AdmissionReviewRequest:
     for key in ("object", "oldObject"):
         if req.get(key) is not None and not isinstance(req[key], dict):
             raise ReviewError(f"request.{key} must be an object or null")
+        meta = req[key].get("metadata") if isinstance(req.get(key), dict) else None
+        if meta is not None and not isinstance(meta, dict):
+            raise ReviewError(f"request.{key}.metadata must be an object")
     if "dryRun" in req and not isinstance(req["dryRun"], bool):
         raise ReviewError("request.dryRun must be a boolean")
     return doc  # type: ignore[return-value]
@@ -217,6 +221,9 @@ class AdmissionDoor:
                 doc, plain = parse_json(body)
         except (ValueError, RecursionError) as exc:
             raise ReviewError(f"body is not valid JSON: {exc}") from None
+        where = None if plain else lone_surrogate_path(doc)  # orjson refuses them: plain has none
+        if where is not None:
+            raise ReviewError(f"{where} holds a lone surrogate: text must be valid Unicode")
         review = parse_review(doc)
         req = review["request"]
         decision = await self.review(req, env=env, plain=plain)

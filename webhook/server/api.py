@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -54,6 +55,7 @@ AUDIT_FILTERS = (
 MAX_LIMIT = MAX_QUERY_LIMIT
 DEFAULT_LIMIT = 50
 MIGRATION_PATH = "/api/v1/validate/migration"
+MAX_ALERT_ID = 2**63 - 1
 
 
 def decision_body(decision: Decision) -> bytes:
@@ -188,7 +190,7 @@ def _limit(request: Request, default: int = DEFAULT_LIMIT) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not _decimal(raw, 6) or not 1 <= int(raw) <= MAX_LIMIT:
         raise HTTPError(400, "bad-query", f"limit must be 1..{MAX_LIMIT} (found {raw[:32]!r})")
     return int(raw)
 
@@ -351,6 +353,7 @@ class ApiDoor:
             query = AuditQuery(**params)
         except (ValidationError, ValueError, TypeError) as exc:
             raise HTTPError(400, "bad-query", _first_error(exc)) from None
+        _check_utc_range(query)
         store = self._store()
         try:
             page = await asyncio.to_thread(store.query, query)
@@ -388,7 +391,12 @@ class ApiDoor:
 
     async def ack_alert(self, request: Request) -> Response:
         principal = self.authorize(request, "operator")
-        alert_id: int = request.path_params["alert_id"]
+        raw_id: str = request.path_params["alert_id"]
+        # ASCII digits within SQLite's 64-bit rowid: anything else names no alert
+        if not _decimal(raw_id, 19) or not 1 <= int(raw_id) <= MAX_ALERT_ID:
+            detail = f"no alert with id {raw_id[:32]!r} (ids are 1..{MAX_ALERT_ID})"
+            raise HTTPError(404, "not-found", detail)
+        alert_id = int(raw_id)
         store = self._store()
         try:
             alert = await asyncio.to_thread(store.alerts.ack, alert_id, principal.name)
@@ -405,6 +413,25 @@ def _early_env(principal: Principal, scope: Scope) -> str | None:
     if query is not None:
         api_env(principal, query=query, form=None)
     return query
+
+
+def _decimal(raw: str, digits: int) -> bool:
+    """ASCII digits only (str.isdigit also takes '²' and '١٢٣'), at most `digits` of them."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= digits
+
+
+def _check_utc_range(query: AuditQuery) -> None:
+    """400 for a since/until that has no UTC time (e.g. 9999-12-31T23:59-10:00 is year 10000)."""
+    for name in ("since", "until"):
+        value: datetime | None = getattr(query, name)
+        if value is None or value.tzinfo is None:
+            continue  # naive: taken as UTC, always in range
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise HTTPError(
+                400, "bad-query", f"{name}: {value.isoformat()} is out of range in UTC"
+            ) from None
 
 
 def _state(request: Request) -> dict[str, Any]:

@@ -67,7 +67,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 def _starlette(routes: Sequence[BaseRoute]) -> Starlette:
-    return Starlette(
+    app = Starlette(
         routes=list(routes),
         exception_handlers={
             HTTPError: _http_error,
@@ -75,6 +75,9 @@ def _starlette(routes: Sequence[BaseRoute]) -> Starlette:
             Exception: _internal_error,
         },
     )
+    # no trailing-slash redirect: Starlette builds its Location from the client's Host header
+    app.router.redirect_slashes = False
+    return app
 
 
 def trust_status(engine: Engine | None) -> str:

@@ -13,10 +13,11 @@ import logging
 import time
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webhook.server.http import HTTPError, json_bytes
-from webhook.server.logs import AccessLog, scope_request_id
+from webhook.server.logs import CLIENT_GONE, AccessLog, scope_request_id
 
 log = logging.getLogger("migration_gate.app")
 
@@ -56,6 +57,9 @@ class DirectRoute:
             except HTTPError as exc:
                 status, headers = exc.status, exc.headers
                 body = json_bytes({"error": exc.error, "detail": exc.detail})
+            except ClientDisconnect:  # gone (or timed out by the connection guard): no answer
+                status = CLIENT_GONE
+                return
             except Exception as exc:  # as Starlette's ServerErrorMiddleware: answer, re-raise
                 log.exception("unhandled error", extra={"request_id": request_id})
                 detail = f"internal error ({type(exc).__name__})"

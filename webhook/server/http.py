@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -55,6 +56,60 @@ def parse_json(body: bytes) -> tuple[Any, bool]:
     return json.loads(body), False
 
 
+#: a `\\uD800`-`\\uDFFF` JSON/YAML escape (a valid high+low pair as one match, so any shorter
+#: match is lone), a YAML `\\U0000D800` escape, or a UTF-8-encoded surrogate (json.loads of bytes
+#: decodes those with surrogatepass). The escape must not itself be escaped (`\\\\ud800` is text).
+_SURROGATE = re.compile(
+    rb"(?<!\\)(?:\\\\)*(?P<esc>"
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    rb"|\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\\U0000[dD][89a-fA-F][0-9a-fA-F]{2})"
+    rb"|(?P<raw>\xed[\xa0-\xbf][\x80-\xbf])"
+)
+PAIR = 12
+
+
+def lone_surrogate_at(data: bytes) -> int | None:
+    """Offset of the first lone surrogate `data` would decode to (escape or raw), or None.
+
+    A lone surrogate is not Unicode: no encoder can write it back, so an input holding one
+    cannot be audited faithfully. Doors refuse it before any decision."""
+    if b"\\" not in data and b"\xed" not in data:
+        return None
+    for match in _SURROGATE.finditer(data):
+        esc = match.group("esc")
+        if esc is None or len(esc) != PAIR:
+            return match.start("esc") if esc is not None else match.start()
+    return None
+
+
+def lone_surrogate_path(doc: Any) -> str | None:
+    """Where in a parsed JSON document a key or string holds a lone surrogate, or None."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if not _encodable(value):
+                return where or "(document)"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and not _encodable(key):
+                    return f"{where}.{key.encode('utf-8', 'backslashreplace').decode()}"
+                stack.append((f"{where}.{key}" if where else str(key), item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def json_response(
     payload: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
@@ -89,11 +144,14 @@ def declared_length(request: Request, limit: int) -> int | None:
     return check_length(request.headers.get("content-length"), limit)
 
 
+MAX_LENGTH_DIGITS = 19
+
+
 def check_length(raw: str | None, limit: int) -> int | None:
     """`declared_length` on the raw header value."""
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_LENGTH_DIGITS):
         raise HTTPError(400, "bad-request", "Content-Length is not a number")
     length = int(raw)
     if length > limit:

@@ -18,12 +18,18 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from webhook.audit.canonical import utc_now
+from webhook.contracts.redact import redact_text
 from webhook.server.metrics import GateMetrics
 
 access_log = logging.getLogger("migration_gate.access")
+log = logging.getLogger("migration_gate.app")
+#: the status an access line records for a client that left before its answer (nginx's 499)
+CLIENT_GONE = 499
+
 _ACCESS_LOGGER = encode_basestring(access_log.name)
 _quote = encode_basestring
 #: state keys an access line carries when a door set them, in line order
@@ -35,6 +41,10 @@ _EXTRAS = (
 )  # fmt: skip
 
 
+#: a log message or traceback past this many characters is cut (redaction caps, never drops)
+_LOG_TEXT = 16384
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; only whitelisted extras, so nothing secret slips in by accident."""
 
@@ -43,13 +53,15 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact_text(record.getMessage(), limit=_LOG_TEXT, quoted=False),
         }
         for key in _EXTRAS:
             if key in record.__dict__:
                 out[key] = record.__dict__[key]
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = redact_text(
+                self.formatException(record.exc_info), limit=_LOG_TEXT, quoted=False
+            )
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
@@ -220,7 +232,32 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_wrapper(message)
+
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, tracked)
+        except ClientDisconnect:
+            status = CLIENT_GONE  # nobody to answer; not a server error
+        except Exception as exc:
+            if started:
+                raise
+            # answered here, inside the request id's reach (Starlette's outermost handler is not)
+            log.exception("unhandled error", extra={"request_id": request_id})
+            status = 500
+            await send_wrapper(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            detail = f"internal error ({type(exc).__name__})"
+            body = json.dumps({"error": "internal-error", "detail": detail}).encode()
+            await send_wrapper({"type": "http.response.body", "body": body})
         finally:
             self.access.done(scope, request_id, status, start, state)

@@ -90,7 +90,8 @@ def gated_kind(group: str, version: str, kind: str, obj: Mapping[str, Any] | Non
     if group == GROUP and kind in ("MigrationRequest", "ReplicationRequest"):
         return kind  # type: ignore[return-value]
     if group == "" and version == "v1" and kind == "ConfigMap":
-        labels = (obj or {}).get("metadata", {}).get("labels") if isinstance(obj, dict) else None
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        labels = meta.get("labels") if isinstance(meta, dict) else None
         if isinstance(labels, dict) and SCENARIO_LABEL in labels:
             return "ConfigMap"
     return None

@@ -20,7 +20,7 @@ import asyncio
 import itertools
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -29,7 +29,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from webhook.server.http import HTTPError, check_length
+from webhook.server.http import HTTPError, check_length, lone_surrogate_at
 
 FLUSH_BYTES = 1024 * 1024
 MAX_PARTS = 1100  # a few files plus up to ~1000 WAL segments
@@ -485,10 +485,24 @@ async def read_multipart(
     upload = Upload(files=reader.files, wal=reader.wal, spool=spool)
     try:
         await _feed(reader, chunks, max_total)
+        _refuse_lone_surrogates(reader.files.values())
     except BaseException:  # ClientDisconnect, limits, malformed: never leave a spool behind
         await upload.close()
         raise
     return upload
+
+
+def _refuse_lone_surrogates(parts: Iterable[Part]) -> None:
+    """400 for a text part holding a lone surrogate: it cannot be audited, so never decided."""
+    for part in parts:
+        at = lone_surrogate_at(bytes(part.data)) if part.data is not None else None
+        if at is not None:
+            raise HTTPError(
+                400,
+                "invalid-text",
+                f"part {part.name!r} holds a lone surrogate (byte {at}): "
+                "text must be valid Unicode",
+            )
 
 
 async def _feed(reader: MultipartReader, chunks: AsyncIterator[bytes], max_total: int) -> None:

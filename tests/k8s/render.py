@@ -39,8 +39,14 @@ HELM_TIMEOUT = 120.0
 MAX_RENDER = 4 * 1024 * 1024
 
 #: values for manifests/install.yaml: cert-manager issues the certificate, since a checked-in
-#: file can hold neither a fresh self-signed key per render nor, ever, a private key.
-INSTALL_SET = ("certManager.enabled=true",)
+#: file can hold neither a fresh self-signed key per render nor, ever, a private key; the trust
+#: store is a Secret the installer creates (the chart refuses to render a gate with no trusted
+#: key, and a checked-in file must not trust anyone's key by default).
+INSTALL_SET = ("certManager.enabled=true", "trustedKeysExistingSecret=migration-gate-trusted-keys")
+#: the examples' TEST-ONLY signer: what the chart tests trust, since the chart refuses to render
+#: without a trusted key (`--set-file`, the way the README installs a key)
+TEST_KEY = REPO / "examples" / "keys" / "signer.TEST-ONLY.pub"
+TEST_TRUST = (f"trustedKeys.signer\\.pem={TEST_KEY}",)
 MONITORING_TEMPLATES = ("templates/servicemonitor.yaml", "templates/prometheusrule.yaml")
 
 HEADER = (
@@ -106,7 +112,9 @@ def template(
     values_files: Sequence[Path] = (),
     release: str = RELEASE,
     namespace: str = NAMESPACE,
+    set_files: Sequence[str] = TEST_TRUST,
 ) -> str:
+    """`helm template`; `set_files` (default: trust the TEST key) as `--set-file`."""
     args = [
         "template",
         release,
@@ -115,6 +123,7 @@ def template(
         f"--kube-version={kube_version()}",
     ]
     args += [f"--set={s}" for s in sets]
+    args += [f"--set-file={s}" for s in set_files]
     args += [f"--api-versions={a}" for a in api_versions]
     args += [f"--show-only={t}" for t in show_only]
     args += [f"--values={v}" for v in values_files]
@@ -151,10 +160,11 @@ def namespace_manifest() -> str:
 def expected_manifests(binary: Path) -> dict[str, str]:
     """manifests/<file> -> the text it must hold, rendered from the chart right now."""
     crds = "".join("---\n" + p.read_text(encoding="utf-8") for p in sorted(CRDS_DIR.glob("*.yaml")))
-    install = namespace_manifest() + template(binary, sets=INSTALL_SET)
+    install = namespace_manifest() + template(binary, sets=INSTALL_SET, set_files=())
     monitoring = template(
         binary,
         sets=INSTALL_SET,
+        set_files=(),
         api_versions=(MONITORING_API,),
         show_only=MONITORING_TEMPLATES,
     )

@@ -50,6 +50,7 @@ class Cluster:
             *args,
             f"--kubeconfig={self.kubeconfig}",
             f"--set=webhook.url={self.gate_url}",
+            *(f"--set-file={f}" for f in render.TEST_TRUST),
         )
 
 
@@ -154,11 +155,15 @@ def test_install_renders_accepted_objects(installed: Cluster) -> None:
     assert [w["name"] for w in vwc["webhooks"]] == [
         "requests.migrationgate.io",
         "configmaps.migrationgate.io",
+        "staging.requests.migrationgate.io",
+        "staging.configmaps.migrationgate.io",
     ]
     assert vwc["webhooks"][0]["matchConditions"][0]["name"] == "spec-changed"
     for hook in vwc["webhooks"]:  # never a ClusterIP: see the module docstring
         assert sorted(hook["clientConfig"]) == ["caBundle", "url"]
-        assert hook["clientConfig"]["url"] == installed.gate_url
+        staging = hook["name"].startswith("staging.")
+        want = installed.gate_url + ("/staging" if staging else "")
+        assert hook["clientConfig"]["url"] == want
 
 
 def test_fails_closed_without_a_gate(installed: Cluster) -> None:
@@ -166,6 +171,12 @@ def test_fails_closed_without_a_gate(installed: Cluster) -> None:
     assert _refused(result), result
     labelled = installed.kubectl.apply(_configmap("gated", {"migrationgate.io/scenario": "x"}))
     assert _refused(labelled), labelled
+    # a staging namespace is gated too, through its own entry (and its own path)
+    k = installed.kubectl
+    k.must("create", "namespace", "apps-staging")
+    k.must("label", "namespace", "apps-staging", "migrationgate.io/env=staging")
+    staged = k.apply(_migration("staged-request", namespace="apps-staging"))
+    assert _refused(staged) and "staging.requests.migrationgate.io" in staged.stderr, staged
 
 
 def test_what_is_never_gated(installed: Cluster) -> None:

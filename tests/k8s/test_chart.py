@@ -32,11 +32,19 @@ BAD_VALUES = {
         'trustedKeys:\n  signer: "-----BEGIN PUBLIC KEY-----\\nAA==\\n-----END PUBLIC KEY-----"\n'
     ),
     "timeout over the apiserver maximum": "webhook:\n  timeoutSeconds: 31\n",
+    "unsafe trust as a string": "unsafeAllowEmptyTrust: 'yes'\n",
+    "env label that is no label key": "webhook:\n  env:\n    label: 'not a label'\n",
+    "token scoped to an unknown env": (
+        "operatorTokens:\n  tokens:\n    - {role: operator, sha256: "
+        + "a" * 64
+        + ", name: ci, envs: [qa]}\n"
+    ),
 }
 
 
 def test_helm_lint_strict(helm_bin: Path) -> None:
-    out = render.helm(helm_bin, "lint", "--strict", str(render.CHART))
+    trust = [f"--set-file={f}" for f in render.TEST_TRUST]
+    out = render.helm(helm_bin, "lint", "--strict", str(render.CHART), *trust)
     assert "1 chart(s) linted, 0 chart(s) failed" in out
 
 
@@ -55,7 +63,10 @@ def test_values_schema_accepts_a_full_example(helm_bin: Path, tmp_path: Path) ->
             {
                 "trustedKeys": {"ci-signer.pem": "-----BEGIN PUBLIC KEY-----\nAA==\n"},
                 "operatorTokens": {
-                    "tokens": [{"role": "viewer", "sha256": "b" * 64, "name": "grafana"}]
+                    "tokens": [
+                        {"role": "viewer", "sha256": "b" * 64, "name": "grafana"},
+                        {"role": "operator", "sha256": "d" * 64, "name": "ci", "envs": ["staging"]},
+                    ]
                 },
                 "webhook": {"extraMatchConditions": [{"name": "x", "expression": "true"}]},
                 "image": {"digest": "sha256:" + "c" * 64},
@@ -71,6 +82,7 @@ def test_values_schema_accepts_a_full_example(helm_bin: Path, tmp_path: Path) ->
     )
     tokens = secrets["migration-gate-operator-tokens"]["stringData"]["tokens"]
     assert f"viewer:{'b' * 64}:grafana" in tokens.splitlines()
+    assert f"operator:{'d' * 64}:ci:staging" in tokens.splitlines()  # a scoped token
 
 
 def test_every_value_is_documented() -> None:
@@ -208,33 +220,106 @@ def test_pdb_service_networkpolicy(default_render: list[dict[str, Any]]) -> None
     assert rules["api"]["from"] and rules["metrics"]["from"]
 
 
+ENV_LABEL = "migrationgate.io/env"
+PATHS = {"": "/admission/v1/validate", "staging.": "/admission/v1/validate/staging"}
+
+
 def test_webhook_configuration(default_render: list[dict[str, Any]]) -> None:
     vwc = one(default_render, "ValidatingWebhookConfiguration")
     hooks = {w["name"]: w for w in vwc["webhooks"]}
-    assert set(hooks) == {"requests.migrationgate.io", "configmaps.migrationgate.io"}
-    for hook in hooks.values():
+    assert list(hooks) == [
+        "requests.migrationgate.io",
+        "configmaps.migrationgate.io",
+        "staging.requests.migrationgate.io",
+        "staging.configmaps.migrationgate.io",
+    ]
+    for name, hook in hooks.items():
+        prefix = "staging." if name.startswith("staging.") else ""
         assert hook["failurePolicy"] == "Fail"
         assert hook["sideEffects"] == "NoneOnDryRun"
         assert hook["timeoutSeconds"] == 10
         assert hook["admissionReviewVersions"] == ["v1"]
-        (expr,) = hook["namespaceSelector"]["matchExpressions"]
-        assert expr["operator"] == "NotIn"
-        assert set(expr["values"]) == {"kube-system", "kube-node-lease", "gate-ns"}
+        excluded, env = hook["namespaceSelector"]["matchExpressions"]
+        assert excluded["operator"] == "NotIn"
+        assert set(excluded["values"]) == {"kube-system", "kube-node-lease", "gate-ns"}
+        # complementary: exactly `staging` goes to the staging door, everything else to prod
+        want = "In" if prefix else "NotIn"
+        assert env == {"key": ENV_LABEL, "operator": want, "values": ["staging"]}
         for rule in hook["rules"]:
             assert rule["operations"] == ["CREATE", "UPDATE"]  # DELETE is never intercepted
+        assert hook["clientConfig"]["service"]["path"] == PATHS[prefix]
+        base = name.removeprefix(prefix)
+        twin = hooks[("" if prefix else "staging.") + base]
+        assert {k: v for k, v in hook.items() if k not in ("name", "clientConfig",
+                "namespaceSelector")} == {k: v for k, v in twin.items() if k not in (
+                "name", "clientConfig", "namespaceSelector")}  # fmt: skip
+    for prefix in PATHS:
+        crs = hooks[prefix + "requests.migrationgate.io"]
+        assert crs["rules"][0]["resources"] == ["migrationrequests", "replicationrequests"]
+        assert [c["name"] for c in crs["matchConditions"]] == ["spec-changed"]
+        cms = hooks[prefix + "configmaps.migrationgate.io"]
+        assert cms["objectSelector"] == {
+            "matchExpressions": [{"key": "migrationgate.io/scenario", "operator": "Exists"}]
+        }
+
+
+def test_without_the_staging_entry_prod_selects_every_namespace(helm_bin: Path) -> None:
+    docs = render.documents(render.template(helm_bin, sets=("webhook.env.staging=false",)))
+    hooks = one(docs, "ValidatingWebhookConfiguration")["webhooks"]
+    assert [h["name"] for h in hooks] == [
+        "requests.migrationgate.io",
+        "configmaps.migrationgate.io",
+    ]
+    for hook in hooks:
+        (excluded,) = hook["namespaceSelector"]["matchExpressions"]  # no env expression
+        assert excluded["key"] == "kubernetes.io/metadata.name"
         assert hook["clientConfig"]["service"]["path"] == "/admission/v1/validate"
-    crs = hooks["requests.migrationgate.io"]
-    assert crs["rules"][0]["resources"] == ["migrationrequests", "replicationrequests"]
-    assert [c["name"] for c in crs["matchConditions"]] == ["spec-changed"]
-    cms = hooks["configmaps.migrationgate.io"]
-    assert cms["objectSelector"] == {
-        "matchExpressions": [{"key": "migrationgate.io/scenario", "operator": "Exists"}]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://gate.example:8443", "https://gate.example:8443/",
+            "https://gate.example:8443/admission/v1/validate"],
+)  # fmt: skip
+def test_url_mode_appends_each_entry_path(helm_bin: Path, url: str) -> None:
+    docs = render.documents(render.template(helm_bin, sets=(f"webhook.url={url}",)))
+    urls = {
+        h["name"]: h["clientConfig"]["url"]
+        for h in one(docs, "ValidatingWebhookConfiguration")["webhooks"]
     }
+    assert urls == {
+        "requests.migrationgate.io": "https://gate.example:8443/admission/v1/validate",
+        "configmaps.migrationgate.io": "https://gate.example:8443/admission/v1/validate",
+        "staging.requests.migrationgate.io": "https://gate.example:8443/admission/v1/validate/staging",
+        "staging.configmaps.migrationgate.io": "https://gate.example:8443/admission/v1/validate/staging",
+    }
+
+
+def test_refuses_to_render_without_a_trusted_key(helm_bin: Path) -> None:
+    """Empty trust is no trust: the chart's defaults alone do not render (issue 11 item 1)."""
+    with pytest.raises(render.RenderError, match="trustedKeys is empty: with no trusted key "
+                       "every prod decision BLOCKs") as err:  # fmt: skip
+        render.template(helm_bin, set_files=())
+    assert "unsafeAllowEmptyTrust=true" in str(err.value)
+    assert "trustedKeys.ci-signer\\.pem=ci-signer.pub" in str(err.value)
+    # the installer's own Secret: rendered, mounted, no key of ours
+    docs = render.documents(
+        render.template(helm_bin, set_files=(), sets=("trustedKeysExistingSecret=my-keys",))
+    )
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    assert {v["name"]: v for v in pod["volumes"]}["trust"]["secret"]["secretName"] == "my-keys"
+    assert "--allow-empty-trust=true" not in pod["containers"][0]["args"]
+    # the explicitly unsafe value renders, and tells the gate to be ready without keys
+    docs = render.documents(
+        render.template(helm_bin, set_files=(), sets=("unsafeAllowEmptyTrust=true",))
+    )
+    args = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--allow-empty-trust=true" in args
 
 
 def test_match_conditions_only_where_supported(helm_bin: Path) -> None:
     """matchConditions are GA in 1.30: an older apiserver would reject the field."""
-    args = ("template", "x", str(render.CHART), "--kube-version=1.29.0")
+    args = ("template", "x", str(render.CHART), "--kube-version=1.29.0",
+            *(f"--set-file={f}" for f in render.TEST_TRUST))  # fmt: skip
     docs = render.documents(render.helm(helm_bin, *args))
     for hook in one(docs, "ValidatingWebhookConfiguration")["webhooks"]:
         assert "matchConditions" not in hook

@@ -81,11 +81,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* The token file: one role:sha256hex:name line per token (tokens are never stored in clear). */}}
+{{/* The token file: one role:sha256hex:name[:envs] line per token (never a token in clear). */}}
 {{- define "migration-gate.tokenFile" -}}
-# role:sha256hex-of-token:name (tokens are never stored in clear)
+# role:sha256hex-of-token:name[:envs] (tokens are never stored in clear)
 {{ range .Values.operatorTokens.tokens -}}
-{{ .role }}:{{ .sha256 }}:{{ .name }}
+{{ .role }}:{{ .sha256 }}:{{ .name }}{{ with .envs }}:{{ join "," . }}{{ end }}
 {{ end -}}
 {{- end -}}
 
@@ -101,13 +101,20 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version -}}true{{- end -}}
 {{- end -}}
 
+{{/* Excluded namespaces, and (with the staging entry) the env label this entry selects. */}}
 {{- define "migration-gate.namespaceSelector" -}}
+{{- $ := .ctx -}}
 namespaceSelector:
   matchExpressions:
     - key: kubernetes.io/metadata.name
       operator: NotIn
       values:
-        {{- range (concat .Values.webhook.excludeNamespaces (list .Release.Namespace) | uniq) }}
+        {{- range (concat $.Values.webhook.excludeNamespaces (list $.Release.Namespace) | uniq) }}
         - {{ . | quote }}
         {{- end }}
+    {{- with .selectEnv }}
+    - key: {{ .key | quote }}
+      operator: {{ .operator }}
+      values: [{{ range .values }}{{ . | quote }}{{ end }}]
+    {{- end }}
 {{- end -}}

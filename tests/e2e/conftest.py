@@ -29,7 +29,7 @@ from .gate import GateProcess
 from .kubectl import Kubectl, apply_all
 from .objects import Example, discover
 from .waits import eventually
-from .webhookconfig import GATE_NAMESPACE, SCENARIO_LABEL, webhook_configuration
+from .webhookconfig import ENV_LABEL, GATE_NAMESPACE, SCENARIO_LABEL, webhook_configuration
 
 REPO = Path(__file__).resolve().parents[2]
 # MG_EXAMPLES_DIR: run the suite on another example set (e.g. freshly regenerated ones).
@@ -187,6 +187,25 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl.must("create", "namespace", name)
     yield name
     # Without a controller-manager (loopback) the namespace stays Terminating: harmless.
+    cluster.kubectl.run("delete", "namespace", name, "--wait=false")
+
+
+def labelled_namespace(cluster: Cluster, prefix: str, env_label: str | None) -> str:
+    """A fresh namespace; `env_label` (if any) as its `migrationgate.io/env` label."""
+    name = f"{prefix}-{secrets.token_hex(3)}"
+    cluster.kubectl.must("create", "namespace", name)
+    if env_label is not None:
+        cluster.kubectl.must("label", "namespace", name, f"{ENV_LABEL}={env_label}")
+    return name
+
+
+@pytest.fixture(scope="session")
+def staging_namespace(cluster: Cluster, gate: Gate) -> Iterator[str]:
+    """A namespace labelled `migrationgate.io/env: staging`: the staging webhook entries (and so
+    the gate's staging path) review it. Waits until that entry is in effect there too."""
+    name = labelled_namespace(cluster, "mg-e2e-stg", "staging")
+    wait_for_webhook(cluster.kubectl, name)
+    yield name
     cluster.kubectl.run("delete", "namespace", name, "--wait=false")
 
 

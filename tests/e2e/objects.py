@@ -63,6 +63,9 @@ class Expected:
     decision: Literal["ALLOW", "BLOCK"]
     policies: tuple[str, ...]
     warnings: tuple[str, ...]
+    #: the door the verdict is for (expected.json `env`, absent: prod); at admission, a namespace
+    #: labelled with that env
+    env: Literal["prod", "staging"] = "prod"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +103,14 @@ def load_example(path: Path) -> Example:
     decision = raw.get("decision")
     if decision not in ("ALLOW", "BLOCK"):
         raise ValueError(f"{path}/expected.json: decision must be ALLOW or BLOCK ({decision!r})")
+    env = raw.get("env", "prod")
+    if env not in ("prod", "staging"):
+        raise ValueError(f"{path}/expected.json: env must be prod or staging ({env!r})")
     expected = Expected(
         decision=decision,
         policies=tuple(raw.get("policies", [])),
         warnings=tuple(raw.get("warnings", [])),
+        env=env,
     )
     if (path / MIGRATION_MANIFEST).is_file():
         scenario: Scenario = "migration"

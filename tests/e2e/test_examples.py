@@ -55,11 +55,17 @@ def test_examples_exist() -> None:
 
 @pytest.mark.parametrize("case", ADMISSION, ids=[_id(c) for c in ADMISSION])
 def test_example_through_admission(
-    case: tuple[Example, Form], cluster: Cluster, gate: Gate, namespace: str
+    case: tuple[Example, Form],
+    cluster: Cluster,
+    gate: Gate,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """Applied in a namespace of the example's env: the namespace, not the object, is the door."""
     example, form = case
     expected, why = admission_expectation(example, snapshot_hashed_at_admission())
     assert expected is not None, why
+    fixture = "staging_namespace" if example.expected.env == "staging" else "namespace"
+    namespace: str = request.getfixturevalue(fixture)
     root = EXAMPLES if snapshot_hashed_at_admission() else None
     if form == "crd":
         obj = crd_object(example, namespace, snapshot_root=root)
@@ -107,6 +113,7 @@ def test_defects_admission_cannot_see_are_blocked_by_the_file_doors(
             example.scenario,
             str(example.path),
             f"--trust-dir={trust}",
+            f"--env={example.expected.env}",
             "--output=json",
         ],
         capture_output=True,

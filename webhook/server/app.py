@@ -168,9 +168,12 @@ def build_apps(
     if state.engine is not None:
         metrics.prime((p.id, p.severity) for p in state.engine.bundle.policies)
     certs = dict(certs or {})
+    api_budget = settings.api_deadline
     gate = Gate(
-        state, metrics, threads=settings.engine_threads, cache_ttl=settings.decision_cache_ttl
-    )
+        state, metrics, threads=settings.engine_threads, api_threads=settings.api_threads,
+        cache_ttl=settings.decision_cache_ttl,
+        budgets={"admission": settings.admission_deadline, "api": api_budget, "ui": api_budget},
+    )  # fmt: skip
     admission = AdmissionDoor(
         gate,
         max_body=settings.max_body,

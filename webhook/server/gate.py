@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -33,6 +33,8 @@ T = TypeVar("T")
 
 #: how long past the engine deadline the backstop waits for a worker thread
 BACKSTOP_GRACE = 0.5
+#: a decision's time budget, s, when its door gives none (`ServerSettings` sets the real ones)
+DEFAULT_BUDGETS: dict[Source, float] = {"admission": 8.0, "api": 120.0, "ui": 120.0, "cli": 120.0}
 NO_BUNDLE = "none"
 
 
@@ -114,6 +116,8 @@ class WorkerPool:
                 future.set_exception(value)  # type: ignore[arg-type]
 
         def job() -> None:
+            if future.done():
+                return  # abandoned (the backstop answered) while queued: do not start it
             try:
                 result: object = fn()
                 ok = True
@@ -146,19 +150,35 @@ class Gate:
         metrics: GateMetrics,
         *,
         threads: int = 32,
+        api_threads: int = 8,
         cache_ttl: float = 60.0,
+        budgets: Mapping[Source, float] | None = None,
     ) -> None:
         self.state = state
         self.metrics = metrics
-        self.pool = WorkerPool(threads)
+        # one bounded pool per door: API uploads that hash for minutes never take the threads
+        # admission needs (the UI shares the API's)
+        api = WorkerPool(api_threads, name="api")
+        self.pools: dict[Source, WorkerPool] = {
+            "admission": WorkerPool(threads, name="admission"), "api": api, "ui": api,
+            "cli": api,
+        }  # fmt: skip
+        #: every decision's time budget, s, by door (a caller's `budget` wins)
+        self.budgets: dict[Source, float] = {**DEFAULT_BUDGETS, **(budgets or {})}
         self.cache = DecisionCache(cache_ttl)
+
+    @property
+    def pool(self) -> WorkerPool:
+        """The admission pool (what `pool` always was)."""
+        return self.pools["admission"]
 
     @property
     def bundle(self) -> str:
         return self.state.engine.bundle_digest if self.state.engine is not None else NO_BUNDLE
 
     def close(self, wait: bool = False) -> None:
-        self.pool.shutdown(wait=wait)
+        for pool in {id(p): p for p in self.pools.values()}.values():
+            pool.shutdown(wait=wait)
 
     def record(self, decision: Decision, *, source: Source, dry_run: bool) -> Decision:
         """Blocking: the fail-closed audit append (a failed write turns the decision into BLOCK)."""
@@ -235,7 +255,8 @@ class Gate:
         else:
             decision = await self._run_engine(
                 engine, run, scenario=scenario, request_id=request_id, dry_run=dry_run,
-                reasons=reasons, warnings=warnings, subject=subject, budget=budget,
+                reasons=reasons, warnings=warnings, subject=subject, source=source,
+                budget=self.budgets[source] if budget is None else budget,
             )  # fmt: skip
         result = await self.record_async(decision, source=source, dry_run=dry_run)
         self.metrics.observe_decision(result, source=source, dry_run=dry_run)
@@ -252,28 +273,29 @@ class Gate:
         reasons: Sequence[Reason],
         warnings: Sequence[Reason],
         subject: dict[str, str] | None,
-        budget: float | None,
+        source: Source,
+        budget: float,
     ) -> Decision:
-        """The engine's (merged) decision from a worker thread, or the backstop's BLOCK."""
-        deadline = time.monotonic() + budget if budget is not None else None
+        """The engine's (merged) decision from the door's pool, or the backstop's BLOCK.
+
+        The budget runs from now, queueing included: a decision that waited for a thread past
+        it is answered `deadline-exceeded` by the backstop and never started."""
+        deadline = time.monotonic() + budget
 
         def work() -> Decision | None:
             return merge(run(engine, deadline), reasons, warnings)
 
-        future = self.pool.submit(work)
-        timer: asyncio.TimerHandle | None = None
-        if budget is not None:
+        future = self.pools[source].submit(work)
 
-            def backstop() -> None:
-                if not future.done():
-                    future.set_result(None)  # the worker's late answer is then dropped
+        def backstop() -> None:
+            if not future.done():
+                future.set_result(None)  # the worker's late answer is then dropped
 
-            timer = asyncio.get_running_loop().call_later(budget + BACKSTOP_GRACE, backstop)
+        timer = asyncio.get_running_loop().call_later(budget + BACKSTOP_GRACE, backstop)
         try:
             result = await future
         finally:
-            if timer is not None:
-                timer.cancel()
+            timer.cancel()
         if result is not None:
             return result
         log.error(
@@ -289,7 +311,7 @@ class Gate:
                     policy="deadline-exceeded",
                     severity="high",
                     field="deadline",
-                    message=f"no decision within the {budget:g}s admission deadline",
+                    message=f"no decision within the {budget:g}s {source} deadline",
                 )
             ],
             bundle=self.bundle,

@@ -1,0 +1,135 @@
+"""One door cannot starve another: a pool per door, a time budget on every decision, queued work
+abandoned by its deadline never started, stale upload spools swept at start."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from webhook.audit import open_store
+from webhook.contracts.decision import Decision
+from webhook.pipelines import Engine, MigrationInputs
+from webhook.server.gate import Gate, GateState
+from webhook.server.metrics import GateMetrics
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "t1_good"
+WAIT = 20.0  # generous: a hang fails the test instead of blocking the run
+
+
+def inputs() -> MigrationInputs:
+    return MigrationInputs(
+        manifest=(EXAMPLE / "migration_manifest.json").read_bytes(),
+        config=(EXAMPLE / "app-config.yaml").read_bytes(),
+        signature=(EXAMPLE / "migration_manifest.dsse.json").read_bytes(),
+    )
+
+
+def make_gate(tmp_path: Path, **kw: object) -> Gate:
+    state = GateState(engine=Engine.load(None, EXAMPLE / "trust"))
+    state.store = open_store(tmp_path / "audit.db")
+    return Gate(state, GateMetrics(), **kw)  # type: ignore[arg-type]
+
+
+def good(request_id: str) -> object:
+    def run(engine: Engine, deadline: float | None) -> Decision:
+        return engine.validate_migration(inputs(), request_id=request_id, deadline=deadline)
+
+    return run
+
+
+def stuck(release: threading.Event, started: threading.Event | None = None) -> object:
+    def run(engine: Engine, deadline: float | None) -> Decision:
+        if started is not None:
+            started.set()
+        release.wait(WAIT)  # a step that ignores its deadline (a huge hash, a slow disk)
+        return engine.validate_migration(inputs(), request_id="late", deadline=None)
+
+    return run
+
+
+def test_stuck_api_decisions_leave_admission_its_threads(tmp_path: Path) -> None:
+    """Every API thread busy: admission still decides at once (one shared pool used to wait)."""
+    gate = make_gate(tmp_path, threads=1, api_threads=1, budgets={"api": WAIT})
+    release = threading.Event()
+
+    async def scenario() -> tuple[Decision, bool]:
+        api = asyncio.ensure_future(
+            gate.decide(stuck(release), scenario="T1", request_id="a1", source="api",
+                        dry_run=False)
+        )  # fmt: skip
+        await asyncio.sleep(0.05)
+        admission = await asyncio.wait_for(
+            gate.decide(good("k1"), scenario="T1", request_id="k1", source="admission",
+                        dry_run=False, budget=WAIT),
+            WAIT,
+        )  # fmt: skip
+        still_stuck = not api.done()
+        release.set()
+        await api
+        return admission, still_stuck
+
+    admission, still_stuck = asyncio.run(scenario())
+    assert still_stuck  # admission was answered while the API thread was still held
+    assert admission.decision == "ALLOW"
+    gate.close()
+
+
+def test_every_api_decision_has_a_time_budget(tmp_path: Path) -> None:
+    """No `budget` from the door: the API's own (it used to wait for ever)."""
+    gate = make_gate(tmp_path, api_threads=1, budgets={"api": 0.2})
+    release = threading.Event()
+
+    async def scenario() -> Decision:
+        return await asyncio.wait_for(
+            gate.decide(stuck(release), scenario="T2", request_id="r1", source="api",
+                        dry_run=False),
+            WAIT,
+        )  # fmt: skip
+
+    try:
+        decision = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert decision.decision == "BLOCK"
+    assert [r.policy for r in decision.reasons] == ["deadline-exceeded"]
+    assert "0.2s api deadline" in decision.reasons[0].message
+    gate.close()
+
+
+def test_queued_work_past_its_deadline_is_never_started(tmp_path: Path) -> None:
+    gate = make_gate(tmp_path, api_threads=1)
+    release, started = threading.Event(), threading.Event()
+    ran: list[str] = []
+
+    def second(engine: Engine, deadline: float | None) -> Decision:
+        ran.append("second")
+        return engine.validate_migration(inputs(), request_id="q2", deadline=deadline)
+
+    async def scenario() -> Decision:
+        first = asyncio.ensure_future(
+            gate.decide(stuck(release, started), scenario="T1", request_id="q1", source="api",
+                        dry_run=False, budget=WAIT)
+        )  # fmt: skip
+        await asyncio.to_thread(started.wait, WAIT)
+        queued = await gate.decide(
+            second, scenario="T1", request_id="q2", source="api", dry_run=False, budget=0.05
+        )
+        release.set()
+        await first
+        return queued
+
+    queued = asyncio.run(scenario())
+    gate.close(wait=True)  # the worker has drained its queue: `second` had its chance to run
+    assert queued.decision == "BLOCK" and queued.reasons[0].policy == "deadline-exceeded"
+    assert ran == []
+
+
+def test_pools_are_apart_and_all_closed(tmp_path: Path) -> None:
+    gate = make_gate(tmp_path, threads=2, api_threads=3)
+    assert gate.pools["admission"] is not gate.pools["api"]
+    assert gate.pools["ui"] is gate.pools["api"]
+    threads = [*gate.pools["admission"]._threads, *gate.pools["api"]._threads]
+    assert [t.name for t in threads] == ["admission-0", "admission-1", "api-0", "api-1", "api-2"]
+    gate.close(wait=True)
+    assert not any(t.is_alive() for t in threads)

@@ -43,7 +43,7 @@ from webhook.server.door_env import ENV_FIELD, api_env, form_env, query_env
 from webhook.server.gate import Gate
 from webhook.server.http import HTTPError, body_chunks, json_response, scope_headers
 from webhook.server.logs import AccessLog
-from webhook.server.uploads import Upload, read_multipart, receive_multipart
+from webhook.server.uploads import SpoolBudget, Upload, read_multipart, receive_multipart
 
 log = logging.getLogger("migration_gate.app")
 
@@ -209,12 +209,14 @@ class ApiDoor:
         tmp_dir: Any,
         max_upload: int,
         max_small_part: int,
+        spool_budget: SpoolBudget | None = None,
     ) -> None:
         self.gate = gate
         self.authorize = authorize
         self.tmp_dir = tmp_dir
         self.max_upload = max_upload
         self.max_small_part = max_small_part
+        self.spool_budget = spool_budget
         self.bodies = BodyTemplates()
 
     def _store(self) -> Any:
@@ -235,6 +237,7 @@ class ApiDoor:
             wal_field=wal,
             max_total=self.max_upload,
             max_small_part=self.max_small_part,
+            budget=self.spool_budget,
         )
 
     async def validate_migration(self, request: Request) -> Response:
@@ -263,6 +266,7 @@ class ApiDoor:
             wal_field=None,
             max_total=self.max_upload,
             max_small_part=self.max_small_part,
+            budget=self.spool_budget,
         )
         return await self._migration(upload, state, principal, query)
 

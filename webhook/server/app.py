@@ -30,6 +30,7 @@ from webhook.server.objects import SnapshotPolicy
 from webhook.server.openapi import openapi_document
 from webhook.server.settings import ServerSettings
 from webhook.server.tls import ReloadingCertificate
+from webhook.server.uploads import SpoolBudget
 
 log = logging.getLogger("migration_gate.app")
 
@@ -187,6 +188,7 @@ def build_apps(
         tmp_dir=settings.tmp_dir,
         max_upload=settings.max_upload,
         max_small_part=settings.max_small_part,
+        spool_budget=SpoolBudget(settings.spool_max_bytes),
     )
     doc = openapi_document()
 

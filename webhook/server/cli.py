@@ -38,6 +38,8 @@ FLAGS: tuple[tuple[str, dict[str, object], str], ...] = (
     ("--api-threads", {"type": int}, "worker threads of the API's own pool (default 8)"),
     ("--api-deadline", {"type": float}, "time budget of an API decision, seconds (default 120)"),
     ("--spool-dir", {}, "upload spool, on its own volume (default STATE_DIR/tmp)"),
+    ("--spool-max-bytes", {},
+     "bytes all uploads in flight may spool, e.g. 9GiB; beyond it 507 (default 16GiB)"),
     ("--max-concurrency", {"type": int}, "per listener; beyond it: HTTP 503 (default 1024)"),
     ("--header-timeout", {"type": float}, "seconds to send a request head (default 10)"),
     ("--body-timeout", {"type": float},

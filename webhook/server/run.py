@@ -32,6 +32,7 @@ from webhook.server.logs import configure_logging
 from webhook.server.metrics import GateMetrics
 from webhook.server.settings import ServerSettings
 from webhook.server.tls import CertInfo, ReloadingCertificate
+from webhook.server.uploads import sweep_stale_spools
 
 log = logging.getLogger("migration_gate.serve")
 EXIT_OK = 0
@@ -92,6 +93,14 @@ def load_state(settings: ServerSettings) -> GateState:
 def prepare(settings: ServerSettings) -> tuple[str | None, TokenStore]:
     """State dir, dev TLS material, token file. Returns the first-start token (print once)."""
     settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    swept = sweep_stale_spools(settings.tmp_dir)  # a crashed process's uploads: never removed
+    if swept:
+        log.info(
+            "removed %d stale upload spool(s) under %s",
+            swept,
+            settings.tmp_dir,
+            extra={"event": "spool-swept"},
+        )
     if settings.dev_tls and ensure_dev_tls(
         settings.ca_cert_path,
         settings.ca_key_path,

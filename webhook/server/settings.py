@@ -57,6 +57,9 @@ class ServerSettings:
     api_deadline: float = 120.0
     #: upload spool, apart from the audit store's volume (default STATE_DIR/tmp)
     spool_dir: Path | None = None
+    #: bytes all uploads in flight may spool together; beyond it 507 (keep it under the spool
+    #: volume's size: an emptyDir past its sizeLimit evicts the pod)
+    spool_max_bytes: int = 16 * GIB
     max_concurrency: int = 1024
     #: a request head must be complete this many s after the connection or its first byte
     header_timeout: float = 10.0
@@ -140,6 +143,7 @@ class ServerSettings:
                 raise ConfigError(f"must be > 0 (found {getattr(self, name)})", field=name)
         for name in (
             "max_body", "max_upload", "max_small_part", "snapshot_max_bytes", "max_header_bytes",
+            "spool_max_bytes",
         ):  # fmt: skip
             if getattr(self, name) <= 0:
                 raise ConfigError(f"must be > 0 (found {getattr(self, name)})", field=name)
@@ -228,6 +232,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "api_threads": int,
     "api_deadline": float,
     "spool_dir": Path,
+    "spool_max_bytes": _to_size,
     "max_concurrency": int,
     "header_timeout": float,
     "body_timeout": float,

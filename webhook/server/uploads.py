@@ -17,6 +17,7 @@ it had streamed, so every error message and its order is unchanged.
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import os
 import shutil
@@ -71,6 +72,31 @@ class Part:
         return bytes(self.data or b"")
 
 
+class SpoolBudget:
+    """Bytes all uploads in flight may spool, together (`--spool-max-bytes`).
+
+    The spool is an emptyDir with a sizeLimit in Kubernetes: passing it evicts the pod, and on
+    a plain disk a full spool fails every write. So an upload that would pass the budget is
+    refused (507) before its bytes are written. Used on the event loop only (no lock)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
+
+    def reserve(self, size: int) -> None:
+        if self.used + size > self.max_bytes:
+            raise HTTPError(
+                507,
+                "insufficient-storage",
+                f"the upload spool is full ({self.used} of {self.max_bytes} bytes held by "
+                "uploads in flight): try again later",
+            )
+        self.used += size
+
+    def release(self, size: int) -> None:
+        self.used = max(0, self.used - size)
+
+
 @dataclass
 class Upload:
     """Every part by its field name; WAL files by their WAL name. `close()` removes the spool."""
@@ -78,8 +104,11 @@ class Upload:
     files: dict[str, Part]
     wal: dict[str, Part]
     spool: Path
+    reader: MultipartReader | None = None
 
     async def close(self) -> None:
+        if self.reader is not None:
+            self.reader.release()
         on_disk = False
         for part in (*self.files.values(), *self.wal.values()):
             if part._fh is not None:
@@ -90,19 +119,23 @@ class Upload:
             await asyncio.to_thread(shutil.rmtree, self.spool, True)
 
 
+SPOOL_PREFIX = "upload-"
+
+
 class _SpoolNames:
-    """Unique spool directory names: a per-process random prefix plus a counter.
+    """Unique spool directory names: `upload-<pid>-<random>-<counter>`.
 
     A uuid4 per request cost an os.urandom call (which releases the GIL) for a directory that
     most uploads never create. Unique within the process by the counter, across processes by
-    the prefix (re-drawn in a forked child); `mkdir` refuses an existing name anyway.
+    the prefix (re-drawn in a forked child); `mkdir` refuses an existing name anyway. The pid
+    tells `sweep_stale_spools` whose spool it is.
     """
 
     def __init__(self) -> None:
         self.reseed()
 
     def reseed(self) -> None:
-        self.prefix = f"upload-{os.urandom(8).hex()}-"
+        self.prefix = f"{SPOOL_PREFIX}{os.getpid()}-{os.urandom(6).hex()}-"
         self.counter = itertools.count(1)  # next() on it is atomic under the GIL
 
     def next(self) -> str:
@@ -111,6 +144,52 @@ class _SpoolNames:
 
 _SPOOLS = _SpoolNames()
 os.register_at_fork(after_in_child=_SPOOLS.reseed)
+
+
+def _spool_owner(name: str) -> int | None:
+    """The pid in `upload-<pid>-...`, or None (an older name: its owner is unknown)."""
+    field = name[len(SPOOL_PREFIX) :].split("-", 1)[0]
+    return int(field) if field.isascii() and field.isdigit() and len(field) <= 10 else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def sweep_stale_spools(root: Path) -> int:
+    """Remove spools whose gate process is gone (crash, kill -9, container restart); at start.
+
+    A spool of this very pid is stale too: at start this process has none, so one with its pid
+    is from an earlier process (pid 1 in every container). A live other process's is kept."""
+    try:
+        entries = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    removed = 0
+    for entry in entries:
+        if not entry.name.startswith(SPOOL_PREFIX) or not entry.is_dir(follow_symlinks=False):
+            continue
+        pid = _spool_owner(entry.name)
+        if pid is not None and pid != os.getpid() and _alive(pid):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _spool_error(exc: OSError) -> HTTPError:
+    """A spool that cannot be written is the gate's trouble, named, never a bare 500."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return HTTPError(507, "insufficient-storage", "the upload spool is full: try again later")
+    return HTTPError(
+        503, "spool-unavailable", f"the upload spool cannot be written: {exc.strerror}"
+    )
 
 
 def _bad(detail: str) -> HTTPError:
@@ -245,8 +324,11 @@ class MultipartReader:
         to_disk: frozenset[str],
         wal_field: str | None,
         max_small_part: int,
+        budget: SpoolBudget | None = None,
     ) -> None:
         self.spool = spool
+        self.budget = budget
+        self.reserved = 0
         self.allowed = allowed
         self.to_disk = to_disk
         self.wal_field = wal_field
@@ -327,7 +409,10 @@ class MultipartReader:
             self.files[name] = part
         if wal_name is not None or name in self.to_disk:
             if not self.spool.exists():  # made on first use: most uploads never touch disk
-                self.spool.mkdir(mode=0o700, parents=True)
+                try:
+                    self.spool.mkdir(mode=0o700, parents=True)
+                except OSError as exc:
+                    raise _spool_error(exc) from None
             self.spool_used = True
             part.path = self.spool / f"part-{self._count:04d}"
         else:
@@ -388,7 +473,20 @@ class MultipartReader:
             if not p.closed and (p._pending_size >= FLUSH_BYTES or p.done)
         ]
         if due:
-            await asyncio.to_thread(self._flush_all, due)
+            if self.budget is not None:
+                size = sum(p._pending_size for p in due)
+                self.budget.reserve(size)
+                self.reserved += size
+            try:
+                await asyncio.to_thread(self._flush_all, due)
+            except OSError as exc:
+                raise _spool_error(exc) from None
+
+    def release(self) -> None:
+        """Give the spooled bytes back to the budget (once: the spool is being removed)."""
+        if self.budget is not None:
+            self.budget.release(self.reserved)
+        self.reserved = 0
 
     def _flush_all(self, parts: list[Part]) -> None:
         for part in parts:
@@ -432,8 +530,10 @@ async def receive_multipart(
     wal_field: str | None,
     max_total: int,
     max_small_part: int,
+    budget: SpoolBudget | None = None,
 ) -> Upload:
-    """Parse the body as it streams; 415 wrong type, 400 malformed/truncated, 413 too big."""
+    """Parse the body as it streams; 415 wrong type, 400 malformed/truncated, 413 too big,
+    507 when the spool (or its `budget`) is full."""
     return await read_multipart(
         request.stream(),
         request.headers.get("content-type", ""),
@@ -444,6 +544,7 @@ async def receive_multipart(
         wal_field=wal_field,
         max_total=max_total,
         max_small_part=max_small_part,
+        budget=budget,
     )
 
 
@@ -458,6 +559,7 @@ async def read_multipart(
     wal_field: str | None,
     max_total: int,
     max_small_part: int,
+    budget: SpoolBudget | None = None,
 ) -> Upload:
     """`receive_multipart` on raw header values and a body chunk iterator (any ASGI door)."""
     ctype, params = content_type_options(content_type)
@@ -479,10 +581,11 @@ async def read_multipart(
             to_disk=to_disk,
             wal_field=wal_field,
             max_small_part=max_small_part,
+            budget=budget,
         )
     except (FormParserError, ValueError) as exc:
         raise _bad(f"bad boundary: {exc}") from None
-    upload = Upload(files=reader.files, wal=reader.wal, spool=spool)
+    upload = Upload(files=reader.files, wal=reader.wal, spool=spool, reader=reader)
     try:
         await _feed(reader, chunks, max_total)
         _refuse_lone_surrogates(reader.files.values())

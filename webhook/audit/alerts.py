@@ -15,16 +15,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
+from webhook.audit import bound
 from webhook.audit import cursor as cursors
 from webhook.audit.canonical import canonical_json, utc_now
 from webhook.audit.errors import AlertNotFoundError, AuditReadError, AuditWriteError
 from webhook.audit.models import MAX_QUERY_LIMIT, Alert, AlertPage, AlertSeverity, AlertStatus
 from webhook.audit.schema import insert_rows
+from webhook.audit.text import cap
 from webhook.contracts.decision import Decision, Reason
 from webhook.errors import InputError
 
 _SUBJECT_KEY_FIELDS = ("app_id", "source_db", "target_db", "env")
 _MAX_ACTOR = 200
+#: an alert message shows this many reason lines, then counts the rest
+MAX_ALERT_LINES = 10
+MAX_ALERT_LINE = 512
+MAX_ALERT_MESSAGE = 4096
+#: alert groups one decision may open or update (one per policy)
+MAX_ALERT_GROUPS = 64
 _ALERT_COLUMNS = (
     "id, scenario, subject_key, subject, policy, severity, status, count, first_seen, last_seen, "
     "last_request_id, last_seq, message, acked_by, acked_at"
@@ -50,10 +58,25 @@ def subject_key(subject: dict[str, str]) -> str:
 
 
 def _by_policy(reasons: Sequence[Reason]) -> dict[str, list[Reason]]:
+    """Reasons grouped by policy, each bounded and encodable (`bound.reason`); at most
+    MAX_ALERT_GROUPS groups, the first policies seen."""
     grouped: dict[str, list[Reason]] = {}
-    for reason in reasons:
-        grouped.setdefault(reason.policy, []).append(reason)
+    for item in reasons:
+        reason = bound.reason(item)
+        group = grouped.get(reason.policy)
+        if group is None:
+            if len(grouped) >= MAX_ALERT_GROUPS:
+                continue
+            group = grouped[reason.policy] = []
+        group.append(reason)
     return grouped
+
+
+def _message(reasons: Sequence[Reason]) -> str:
+    """The group's reason lines, bounded: a decision with 10,000 findings is one short message."""
+    lines = [cap(r.line(), MAX_ALERT_LINE) for r in reasons[:MAX_ALERT_LINES]]
+    more = len(reasons) - len(lines)
+    return cap("; ".join(lines) + (f"; and {more} more" if more else ""), MAX_ALERT_MESSAGE)
 
 
 def plan_alerts(decision: Decision, *, dry_run: bool) -> list[AlertHit]:
@@ -68,12 +91,12 @@ def plan_alerts(decision: Decision, *, dry_run: bool) -> list[AlertHit]:
         for policy, reasons in _by_policy(decision.reasons).items():
             critical = any(r.severity == "critical" for r in reasons)
             severity: AlertSeverity = ("P1" if critical else "P2") if prod else "P3"
-            message = "; ".join(r.line() for r in reasons)
+            message = _message(reasons)
             hits.append(AlertHit(decision.scenario, key, subject_json, policy, severity, message))
     blocking = {h.policy for h in hits}
     for policy, reasons in _by_policy(decision.warnings).items():
         if policy not in blocking:
-            message = "; ".join(r.line() for r in reasons)
+            message = _message(reasons)
             hits.append(AlertHit(decision.scenario, key, subject_json, policy, "P4", message))
     return hits
 

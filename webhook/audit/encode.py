@@ -19,13 +19,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from webhook.audit import bound
 from webhook.audit.alerts import AlertHit, plan_alerts
 from webhook.audit.canonical import canonical_json
 from webhook.audit.errors import AuditWriteError
 from webhook.audit.schema import SUBJECT_IDENTITY_KEYS
 from webhook.contracts.decision import Decision, Reason
 
-#: a record's encoded size limit; keeps every export line under chain.MAX_EXPORT_LINE
+#: a record's encoded size limit; keeps every export line under chain.MAX_EXPORT_LINE.
+#: `bound.bounded` keeps every record far below it, so no input can reach it.
 MAX_RECORD_BYTES = 512 * 1024
 #: memo entries kept (FIFO); a cache-hit workload repeats a handful of decisions
 MEMO_ENTRIES = 256
@@ -47,6 +49,8 @@ class Static:
     subject_values: tuple[str, ...]
     alerts: tuple[AlertHit, ...]
     size: int
+    #: the decision as recorded (`bound.bounded`); its request id is the original one
+    record: Decision
 
 
 @dataclass(slots=True)
@@ -80,8 +84,10 @@ def reasons_json(reasons: tuple[Reason, ...]) -> str:
     return canonical_json([dict(r) for r in reasons]) if reasons else "[]"
 
 
-def build_static(decision: Decision, *, source: str, dry_run: bool) -> Static:
-    """Encode every field but the request id (each exactly as `canonical_json` would)."""
+def build_static(original: Decision, *, source: str, dry_run: bool) -> Static:
+    """Encode every field but the request id (each exactly as `canonical_json` would), of the
+    record view of the decision: bounded and encodable whatever the input (`bound.bounded`)."""
+    decision = bound.bounded(original)
     env = decision.subject.get("env", "")
     subject = canonical_json(decision.subject)
     reasons = reasons_json(decision.reasons)
@@ -124,13 +130,25 @@ def build_static(decision: Decision, *, source: str, dry_run: bool) -> Static:
         third=third,
         last=last,
         subject_values=values,
-        alerts=tuple(plan_alerts(decision, dry_run=dry_run)),
+        alerts=tuple(plan_alerts(_for_alerts(original, decision), dry_run=dry_run)),
         size=size,
+        record=decision,
     )
 
 
+def _for_alerts(original: Decision, recorded: Decision) -> Decision:
+    """Every reason of the decision (alerts count all of them), the subject as recorded."""
+    if recorded is original:
+        return original
+    return original.model_copy(update={"subject": recorded.subject, "decision": recorded.decision})
+
+
 def prepared(static: Static, request_id: str) -> Prepared:
-    """A record from its static part and its request id; AuditWriteError if it is too large."""
+    """A record from its static part and its request id (bounded like the rest).
+
+    AuditWriteError if it is too large: unreachable for bounded fields, kept as the last guard.
+    """
+    request_id = bound.request_id(request_id)
     rid = canonical_json(request_id)
     if static.size + len(rid) > MAX_RECORD_BYTES:
         raise AuditWriteError(

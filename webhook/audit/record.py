@@ -6,9 +6,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from webhook.audit import bound
 from webhook.audit.canonical import RECORD_FIELDS, canonical_json, utc_now
 from webhook.audit.models import AuditRecord
 from webhook.audit.store import AuditStore
+from webhook.audit.text import as_text, printable
 from webhook.audit.writer import stdout_line
 from webhook.contracts.decision import Decision, Reason, Source, Step
 
@@ -46,7 +48,7 @@ def record_decision(
         fields = record.model_dump(mode="json") if record else _unstored(decision, source, dry_run)
         emit(canonical_json(fields))
     except Exception:
-        log.exception("emitting the audit JSON line for request %s failed", decision.request_id)
+        log.exception("emitting the audit JSON line for request %s failed", _rid(decision))
     return decision
 
 
@@ -77,8 +79,13 @@ async def record_decision_async(
     try:
         emit(canonical_json(_unstored(decision, source, dry_run)))
     except Exception:
-        log.exception("emitting the audit JSON line for request %s failed", decision.request_id)
+        log.exception("emitting the audit JSON line for request %s failed", _rid(decision))
     return decision
+
+
+def _rid(decision: Decision) -> str:
+    """The request id for a log line: bounded, encodable, printable."""
+    return printable(as_text(decision.request_id))
 
 
 def _failed(
@@ -88,7 +95,7 @@ def _failed(
     decision = _blocked(decision, exc)
     log.error(
         "AUDIT WRITE FAILED for request %s (%s): decision forced to BLOCK",
-        decision.request_id,
+        _rid(decision),
         _message(exc),
     )
     if on_write_failure is not None:
@@ -120,7 +127,9 @@ def _blocked(decision: Decision, exc: BaseException) -> Decision:
 
 
 def _unstored(decision: Decision, source: str, dry_run: bool) -> dict[str, Any]:
-    """The line for a record that never reached the store: same fields, chain fields null."""
+    """The line for a record that never reached the store: same fields (bounded like a stored
+    record's), chain fields null."""
+    decision = bound.bounded(decision)
     line: dict[str, Any] = {name: None for name in RECORD_FIELDS}
     line.update(
         ts=utc_now(),

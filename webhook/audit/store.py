@@ -25,7 +25,7 @@ from webhook.audit.schema import (
     ddl_statements,
 )
 from webhook.audit.writer import ChainPosition, GroupCommitWriter, describe
-from webhook.contracts.decision import Decision, Source
+from webhook.contracts.decision import Decision, Reason, Source
 from webhook.errors import ConfigError
 
 log = logging.getLogger("webhook.audit")
@@ -95,24 +95,7 @@ class AuditStore:
         with writer.encoding():
             prepared = self._encoder.prepare(decision, source=source, dry_run=dry_run)
         position = writer.submit(prepared)
-        return AuditRecord.model_construct(
-            seq=position.seq,
-            ts=position.ts,
-            request_id=decision.request_id,
-            scenario=decision.scenario,
-            source=source,
-            decision=decision.decision,
-            env=decision.subject.get("env", ""),
-            dry_run=dry_run,
-            subject=dict(decision.subject),
-            reasons=decision.reasons,
-            warnings=decision.warnings,
-            audited=decision.audited,
-            digests=dict(decision.digests),
-            policy_bundle=decision.policy_bundle,
-            prev_hash=position.prev_hash,
-            hash=position.hash,
-        )
+        return recorded(prepared, position, source=source, dry_run=dry_run)
 
     async def append_async(
         self,
@@ -197,13 +180,48 @@ class AuditStore:
         return verify_path(self.path, anchor)
 
 
+def recorded(
+    prepared: Prepared, position: ChainPosition, *, source: Source, dry_run: bool
+) -> AuditRecord:
+    """The record as stored: the bounded view of the decision (`bound.bounded`), chained."""
+    d = prepared.static.record
+    return AuditRecord.model_construct(
+        seq=position.seq,
+        ts=position.ts,
+        request_id=prepared.request_id,
+        scenario=d.scenario,
+        source=source,
+        decision=d.decision,
+        env=d.subject.get("env", ""),
+        dry_run=dry_run,
+        subject=dict(d.subject),
+        reasons=d.reasons,
+        warnings=d.warnings,
+        audited=d.audited,
+        digests=dict(d.digests),
+        policy_bundle=d.policy_bundle,
+        prev_hash=position.prev_hash,
+        hash=position.hash,
+    )
+
+
 def _to_model(row: tuple[Any, ...]) -> AuditRecord:
+    """A stored row as the model, with exactly the stored values.
+
+    Validation checks the shape only: the values returned are the row's, never re-processed by
+    the contract's validators (a Reason's redaction would otherwise show a reader other text
+    than the chain holds, and differ between gate versions).
+    """
     try:
-        return AuditRecord.model_validate(row_to_record(row))
+        record = row_to_record(row)
+        AuditRecord.model_validate(record)
     except BrokenRecord as exc:
         raise AuditReadError(f"record {exc.seq}: {exc.reason}") from None
     except ValueError as exc:  # pydantic ValidationError: a row edited into an invalid value
         raise AuditReadError(f"record {row[0]} is not a valid audit record: {exc}") from None
+    for name in ("reasons", "warnings", "audited"):
+        record[name] = tuple(Reason.model_construct(**r) for r in record[name])
+    return AuditRecord.model_construct(**record)
 
 
 def iter_path(path: Path) -> Iterator[dict[str, Any]]:

@@ -32,6 +32,7 @@ from webhook.audit.canonical import GENESIS_HASH, utc_now
 from webhook.audit.encode import Prepared
 from webhook.audit.errors import AuditWriteError
 from webhook.audit.schema import insert_rows
+from webhook.audit.text import printable
 
 __all__ = ["ChainPosition", "GroupCommitWriter", "Prepared", "describe", "stdout_line"]
 
@@ -511,7 +512,8 @@ def _emit_lines(batch: list[_Ticket]) -> None:
             ticket.emit(ticket.line)
         except Exception:
             log.exception(
-                "emitting the audit JSON line for request %s failed", ticket.record.request_id
+                "emitting the audit JSON line for request %s failed",
+                printable(ticket.record.request_id),
             )
     if stdout:
         try:
@@ -521,7 +523,7 @@ def _emit_lines(batch: list[_Ticket]) -> None:
             log.exception(
                 "emitting the audit JSON lines for %d request(s) (%s, ...) failed",
                 len(stdout),
-                stdout[0].record.request_id,
+                printable(stdout[0].record.request_id),
             )
 
 

@@ -321,15 +321,3 @@ def test_alerts_roll_back_with_a_failed_record(db: Path) -> None:
     policies = {a.policy for a in store.alerts.list(limit=500).alerts}
     assert policies == {f"policy-{int(str(rid).split('-')[1])}" for rid in stored_ids}
     store.close()
-
-
-def test_oversized_record_is_refused_and_blocks(store: AuditStore) -> None:
-    huge = make_decision(1).model_copy(
-        update={"reasons": tuple(reason(f"p{i}") for i in range(5000))}
-    )
-    hooks = Hooks()
-    result = record(store, huge, hooks)
-    assert (
-        result.decision == "BLOCK" and "exceeds the 524288-byte limit" in result.reasons[-1].message
-    )
-    assert store.verify().checked == 0

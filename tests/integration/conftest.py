@@ -211,9 +211,11 @@ def review(
     }
 
 
-def post_review(gate: Gate, body: dict[str, Any]) -> dict[str, Any]:
+def post_review(gate: Gate, body: dict[str, Any], *, env: str = "prod") -> dict[str, Any]:
+    """POST to the webhook entry of `env` (the path the apiserver calls for that namespace)."""
+    path = "/admission/v1/validate" + ("/staging" if env == "staging" else "")
     with gate.client() as c:
-        r = c.post(gate.admission + "/admission/v1/validate", json=body)
+        r = c.post(gate.admission + path, json=body)
     assert r.status_code == 200, r.text
     resp: dict[str, Any] = r.json()["response"]
     assert resp["uid"] == body["request"]["uid"]

@@ -3,6 +3,8 @@
 Doors: the operator API (multipart, the folder's exact files), admission with a labelled
 ConfigMap (exact bytes), admission with the CRD (spec fields; replication snapshots by file://).
 Reference: `python -m webhook.cli validate ... --output json --trust-dir DIR/trust`, a real process.
+Each example goes through the door of its env (expected.json `env`, absent: prod): `--env`, the
+API's `env` field, the admission path of a namespace labelled with that env.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def scenario(folder: Path) -> str:
     return "migration" if folder.name.startswith("t1") else "replication"
 
 
+def door_env(folder: Path) -> str:
+    env = json.loads((folder / "expected.json").read_text()).get("env", "prod")
+    assert env in ("prod", "staging"), (folder, env)
+    return str(env)
+
+
 def reason_keys(reasons: list[dict[str, Any]]) -> list[tuple[str, str, str | None, str]]:
     return sorted((r["policy"], r["field"], r.get("file"), r["message"]) for r in reasons)
 
@@ -56,6 +64,8 @@ def _cli(folder: Path) -> dict[str, Any]:
             "json",
             "--trust-dir",
             str(folder / "trust"),
+            "--env",
+            door_env(folder),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -110,6 +120,7 @@ def test_api_door_matches_cli(
         r = c.post(
             f"{gate.api}/api/v1/validate/{scenario(folder)}",
             files=api_files(folder),
+            data={"env": door_env(folder)},
             headers=gate.auth("operator"),
         )
     assert r.status_code == (200 if cli["decision"] == "ALLOW" else 422), r.text
@@ -166,7 +177,9 @@ def test_admission_configmap_matches_cli(
     cli = cli_results[folder.name]
     uid = f"cm-{folder.name}"
     resp = post_review(
-        gate, review(config_map(folder), uid=uid, group="", version="v1", kind="ConfigMap")
+        gate,
+        review(config_map(folder), uid=uid, group="", version="v1", kind="ConfigMap"),
+        env=door_env(folder),
     )
     got = _audited(gate, uid)
     assert resp["allowed"] is (cli["decision"] == "ALLOW")
@@ -267,7 +280,9 @@ def test_admission_crd_matches_cli(
     else:
         obj, kind = replication_request(folder), "ReplicationRequest"
     resp = post_review(
-        gate, review(obj, uid=uid, group="migrationgate.io", version="v1alpha1", kind=kind)
+        gate,
+        review(obj, uid=uid, group="migrationgate.io", version="v1alpha1", kind=kind),
+        env=door_env(folder),
     )
     got = _audited(gate, uid)
     assert resp["allowed"] is (cli["decision"] == "ALLOW")

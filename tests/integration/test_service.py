@@ -342,6 +342,7 @@ def test_warn_policies_become_admission_warnings(gate: Gate) -> None:
             version="v1",
             kind="ConfigMap",
         ),
+        env="staging",  # a staging namespace's webhook entry
     )
     assert resp["allowed"] is True
     assert resp["warnings"] and all(len(w) <= 256 for w in resp["warnings"])

@@ -32,6 +32,7 @@ from typing import Any, BinaryIO, Final, Literal, Protocol, cast
 
 from webhook.errors import DeadlineExceeded, InputError, IntegrityError
 from webhook.integrity.hashing import CHUNK, MultiHasher
+from webhook.integrity.pinned import BeneathFile, PinnedFile, PinnedSource
 
 
 class _Decompressor(Protocol):
@@ -896,7 +897,7 @@ class _Inflater:
 
 
 def inspect_targz(
-    source: Path | BinaryIO,
+    source: Path | BinaryIO | PinnedSource,
     *,
     limits: ArchiveLimits = ArchiveLimits(),
     file_algorithms: Iterable[str] = ("sha256",),
@@ -909,7 +910,8 @@ def inspect_targz(
     source cannot be read, DeadlineExceeded past `deadline` (a `time.monotonic()` value);
     everything wrong with the *content* is a finding in the report.
     """
-    name = file if file is not None else (source.name if isinstance(source, Path) else "archive")
+    owned = isinstance(source, (Path, PinnedFile, BeneathFile))
+    name = file if file is not None else (source.name if owned else "archive")
     hashers = MultiHasher(file_algorithms)
     findings: list[ArchiveFinding] = []
     suppressed: list[ArchiveFinding] = []
@@ -918,7 +920,12 @@ def inspect_targz(
         (findings if len(findings) < limits.max_findings else suppressed).append(f)
 
     try:
-        fh = source.open("rb", buffering=0) if isinstance(source, Path) else source
+        if isinstance(source, Path):
+            fh: BinaryIO = source.open("rb", buffering=0)
+        elif isinstance(source, (PinnedFile, BeneathFile)):
+            fh = cast("BinaryIO", source.reader())
+        else:
+            fh = cast("BinaryIO", source)
     except OSError as exc:
         raise InputError(f"cannot open archive: {exc.strerror or exc}", file=name) from None
     _prime_heap()
@@ -945,7 +952,7 @@ def inspect_targz(
                 raise DeadlineExceeded("deadline passed while inspecting the archive", file=name)
     finally:
         worker.close()
-        if isinstance(source, Path):
+        if owned:
             fh.close()
     if fatal is None:
         try:

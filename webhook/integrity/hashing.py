@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from webhook.errors import DeadlineExceeded, InputError, IntegrityError
+from webhook.integrity.pinned import PinnedSource
 
 STRONG: Final = ("sha256", "sha384", "sha512")
 WEAK: Final = ("md5", "sha1")
@@ -46,7 +47,7 @@ def hash_bytes(data: bytes | bytearray | memoryview, algorithm: str = "sha256") 
 
 
 def hash_file(
-    path: Path,
+    path: Path | PinnedSource,
     algorithm: str = "sha256",
     *,
     file: str | None = None,
@@ -56,14 +57,15 @@ def hash_file(
 
     This is `hashlib.file_digest`'s loop with a 1 MiB buffer (its own is 256 KiB) plus a deadline
     check per chunk, so a 4 GiB snapshot costs one buffer of memory and can be abandoned in time.
-    `file` is the name reported in errors (default: the path's name).
+    `file` is the name reported in errors (default: the path's name). A `PinnedSource` (a file
+    opened beneath a root without following symlinks) is read through its descriptor.
     """
     digest = hashlib.new(_check_algorithm(algorithm))
     name = file if file is not None else path.name
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     try:
-        with path.open("rb", buffering=0) as fh:
+        with path.open("rb", buffering=0) if isinstance(path, Path) else path.reader() as fh:
             while True:
                 size = fh.readinto(buf)
                 if not size:

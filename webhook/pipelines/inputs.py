@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from webhook.integrity.pinned import PinnedSource
+
 MANIFEST_FILE = "migration_manifest.json"
 CONFIG_FILE = "app-config.yaml"
 MANIFEST_SIGNATURE_FILE = "migration_manifest.dsse.json"
@@ -25,8 +27,9 @@ class MigrationInputs:
 @dataclass(frozen=True)
 class ReplicationInputs:
     manifest: bytes | None
-    snapshot: Path | None
-    wal_files: Mapping[str, bytes | Path] = field(default_factory=dict)
+    #: a Path (CLI, API spool) or a file the door opened beneath its root (admission)
+    snapshot: Path | PinnedSource | None
+    wal_files: Mapping[str, bytes | Path | PinnedSource] = field(default_factory=dict)
     attestation: bytes | None = None
     #: False for admission: no snapshot bytes, integrity is proven by the attestation alone
     snapshot_required: bool = True

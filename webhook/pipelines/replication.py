@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from webhook.contracts.decision import Reason
@@ -332,7 +331,7 @@ def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> N
             data = inputs.wal_files[name]
             actual = (
                 hash_file(data, file=wal_label(name), deadline=report.deadline)
-                if isinstance(data, Path)
+                if not isinstance(data, bytes)
                 else hash_bytes(data)
             )
             st.wal_actual[name] = actual

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from webhook.contracts.decision import Decision
+from webhook.integrity.pinned import PinnedSource
 from webhook.pipelines import Engine, MigrationInputs, ReplicationInputs
 from webhook.policies.context import ENVS, Env
 from webhook.server.logs import utc_timestamp
@@ -41,7 +42,9 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _identity(path: Path) -> str:
+def _identity(path: Path | PinnedSource) -> str:
+    if not isinstance(path, Path):
+        return path.identity()  # from the descriptor the engine reads, not the path again
     st = os.stat(path)
     return f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_dev}"
 
@@ -75,10 +78,10 @@ def cache_key(
                 inputs.attestation or b"\x00none",
                 _identity(inputs.snapshot).encode(),
             ]
-            wal: Mapping[str, bytes | Path] = inputs.wal_files
+            wal: Mapping[str, bytes | Path | PinnedSource] = inputs.wal_files
             for name in sorted(wal):
                 value = wal[name]
-                ident = _identity(value) if isinstance(value, Path) else _digest(value)
+                ident = _digest(value) if isinstance(value, bytes) else _identity(value)
                 parts.append(f"{name}={ident}".encode())
         except OSError:
             return None

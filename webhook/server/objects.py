@@ -11,14 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
 
 from webhook.contracts.decision import Reason, Scenario
+from webhook.integrity.pinned import BeneathFile, PinnedFile
 from webhook.pipelines import MigrationInputs, ReplicationInputs
 from webhook.pipelines.inputs import (
     ATTESTATION_FILE,
@@ -26,8 +25,9 @@ from webhook.pipelines.inputs import (
     MANIFEST_FILE,
     MANIFEST_SIGNATURE_FILE,
     REPLICATION_FILE,
-    WAL_DIR,
 )
+from webhook.server.snapshots import open_snapshot
+from webhook.server.snapshots import sibling_wal_files as snapshot_wal_files
 
 GROUP = "migrationgate.io"
 VERSION = "v1alpha1"
@@ -73,7 +73,7 @@ class Converted:
     inputs: MigrationInputs | ReplicationInputs
     reasons: tuple[Reason, ...] = ()
     warnings: tuple[Reason, ...] = ()
-    snapshot: Path | None = None
+    snapshot: PinnedFile | None = None
     subject: dict[str, str] = field(default_factory=dict)
 
 
@@ -161,50 +161,18 @@ def migration_request(obj: Mapping[str, Any]) -> Converted:
     )
 
 
-def resolve_snapshot_uri(uri: object, policy: SnapshotPolicy) -> tuple[Path | None, str | None]:
-    """(path, None) if admission may hash it, else (None, why not) - never touching other files."""
-    if not isinstance(uri, str):
-        return None, "spec.snapshot.uri must be a string"
-    parts = urlsplit(uri)
-    if parts.scheme != "file":
-        return (
-            None,
-            f"only file:// URIs are hashed at admission (found {parts.scheme or 'none'}://)",
-        )
-    if parts.netloc not in ("", "localhost"):
-        return None, "file:// URI must not name a host"
-    if policy.root is None:
-        return None, "no snapshot root is configured (--snapshot-root)"
-    try:
-        root = policy.root.resolve(strict=True)
-        path = Path(unquote(parts.path)).resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None, "snapshot file not found under the snapshot root"
-    if not path.is_relative_to(root) or not path.is_file():
-        return None, "snapshot is not a regular file under the snapshot root"
-    size = os.stat(path).st_size
-    if size > policy.max_bytes:
-        return None, (
-            f"snapshot is {size} bytes, over the admission hashing limit of {policy.max_bytes}"
-        )
-    return path, None
+def resolve_snapshot_uri(
+    uri: object, policy: SnapshotPolicy
+) -> tuple[PinnedFile | None, str | None]:
+    """(file, None) if admission may hash it, else (None, why not); see `snapshots`."""
+    opened = open_snapshot(uri, policy.root, policy.max_bytes)
+    return opened.file, opened.why
 
 
-def sibling_wal_files(snapshot: Path, policy: SnapshotPolicy) -> dict[str, Path]:
-    """WAL segments in `wal_files/` beside a local snapshot (the artifact folder layout).
-
-    Only regular files (no symlinks) directly in that directory; bounded in count. The engine
-    checks each against the manifest, exactly as the CLI does for a folder.
-    """
-    wal_dir = snapshot.parent / WAL_DIR
-    if policy.root is None or wal_dir.is_symlink() or not wal_dir.is_dir():
-        return {}
-    found: dict[str, Path] = {}
-    for entry in sorted(wal_dir.iterdir())[: MAX_WAL_FILES + 1]:
-        if entry.is_symlink() or not entry.is_file():
-            continue
-        found[entry.name] = entry
-    if len(found) > MAX_WAL_FILES:
+def sibling_wal_files(snapshot: PinnedFile) -> dict[str, BeneathFile]:
+    """WAL segments in `wal_files/` beside a local snapshot (the artifact folder layout)."""
+    found = snapshot_wal_files(snapshot, MAX_WAL_FILES)
+    if found is None:
         raise ObjectError("T2", "spec.snapshot.uri", f"more than {MAX_WAL_FILES} WAL files")
     return found
 
@@ -216,7 +184,9 @@ def replication_request(obj: Mapping[str, Any], snapshots: SnapshotPolicy) -> Co
     attestation = spec.get("attestation")
     snap = spec.get("snapshot")
     uri = (snap.get("uri") if isinstance(snap, dict) else None) if snap is not None else None
-    snapshot, warnings = _local_snapshot(uri, snap is not None, snapshots, "spec.snapshot.uri")
+    snapshot, warnings, refusals = _local_snapshot(
+        uri, snap is not None, snapshots, "spec.snapshot.uri"
+    )
     subject = {
         m: v for m, v in present.items() if isinstance(v, str) and m in ("source_db", "target_db")
     }
@@ -225,20 +195,33 @@ def replication_request(obj: Mapping[str, Any], snapshots: SnapshotPolicy) -> Co
         _json_bytes(attestation) if attestation is not None else None,
         snapshot,
         warnings,
-        snapshots,
+        refusals,
         subject=subject,
     )
 
 
 def _local_snapshot(
     uri: object, given: bool, snapshots: SnapshotPolicy, field: str
-) -> tuple[Path | None, tuple[Reason, ...]]:
-    """The local snapshot a `file://` uri names, or None with a warning saying why not."""
+) -> tuple[PinnedFile | None, tuple[Reason, ...], tuple[Reason, ...]]:
+    """(snapshot, warnings, refusals): the local snapshot a `file://` uri names, else why not.
+
+    A uri that is not for this gate to hash is a warning; one naming something under the
+    snapshot root that the gate refuses to read (a symlink, '..', not a regular file) BLOCKs.
+    """
     if not given:
-        return None, ()
-    snapshot, why = resolve_snapshot_uri(uri, snapshots)
-    if why is None:
-        return snapshot, ()
+        return None, (), ()
+    opened = open_snapshot(uri, snapshots.root, snapshots.max_bytes)
+    if opened.file is not None:
+        return opened.file, (), ()
+    why = opened.why or "snapshot cannot be hashed"
+    if opened.refused:
+        refusal = Reason(
+            policy="input-invalid",
+            severity="critical",
+            field=field,
+            message=why,
+        )
+        return None, (), (refusal,)
     warning = Reason(
         policy="snapshot-not-hashed",
         severity="info",
@@ -246,15 +229,15 @@ def _local_snapshot(
         message=f"{why}; integrity rests on the attestation",
         action="warn",
     )
-    return None, (warning,)
+    return None, (warning,), ()
 
 
 def _replication(
     manifest: bytes | None,
     attestation: bytes | None,
-    snapshot: Path | None,
+    snapshot: PinnedFile | None,
     warnings: tuple[Reason, ...],
-    snapshots: SnapshotPolicy,
+    refusals: tuple[Reason, ...],
     *,
     subject: dict[str, str] | None = None,
 ) -> Converted:
@@ -264,7 +247,7 @@ def _replication(
     its WAL segments beside it, and the attestation if one is given. Otherwise the attestation
     alone proves integrity (DESIGN section 5).
     """
-    wal = sibling_wal_files(snapshot, snapshots) if snapshot is not None else {}
+    wal = sibling_wal_files(snapshot) if snapshot is not None else {}
     return Converted(
         scenario="T2",
         inputs=ReplicationInputs(
@@ -274,6 +257,7 @@ def _replication(
             attestation=attestation,
             snapshot_required=snapshot is not None,
         ),
+        reasons=refusals,
         warnings=warnings,
         snapshot=snapshot,
         subject=subject or {},
@@ -319,9 +303,11 @@ def config_map(obj: Mapping[str, Any], snapshots: SnapshotPolicy) -> Converted:
     # optional `snapshot.uri`: the same file:// contract as a ReplicationRequest's spec.snapshot
     uri_bytes = _cm_value(data, CM_SNAPSHOT_URI, "T2")
     uri = uri_bytes.decode("utf-8").strip() if uri_bytes is not None else None
-    snapshot, warnings = _local_snapshot(uri, uri is not None, snapshots, f"data.{CM_SNAPSHOT_URI}")
+    snapshot, warnings, refusals = _local_snapshot(
+        uri, uri is not None, snapshots, f"data.{CM_SNAPSHOT_URI}"
+    )
     return _replication(
-        _cm_value(data, REPLICATION_FILE, "T2"), attestation, snapshot, warnings, snapshots
+        _cm_value(data, REPLICATION_FILE, "T2"), attestation, snapshot, warnings, refusals
     )
 
 

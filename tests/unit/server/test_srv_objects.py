@@ -102,7 +102,8 @@ def test_replication_request_and_snapshot_uris(tmp_path: Path) -> None:
     outside = tmp_path / "outside.tar.gz"
     outside.write_bytes(b"y")
     policy = SnapshotPolicy(root, 1000)
-    assert resolve_snapshot_uri(snap.as_uri(), policy) == (snap.resolve(), None)
+    pinned, why = resolve_snapshot_uri(snap.as_uri(), policy)
+    assert why is None and pinned is not None and pinned.name == str(snap)
     assert resolve_snapshot_uri(outside.as_uri(), policy)[0] is None
     assert resolve_snapshot_uri(f"file://{root}/../outside.tar.gz", policy)[0] is None
     (root / "link.tar.gz").symlink_to(outside)
@@ -122,7 +123,7 @@ def test_replication_request_and_snapshot_uris(tmp_path: Path) -> None:
     }
     conv = replication_request({"spec": spec}, policy)
     assert isinstance(conv.inputs, ReplicationInputs)
-    assert conv.inputs.snapshot == snap.resolve()
+    assert conv.inputs.snapshot is not None and conv.inputs.snapshot.name == str(snap)
     assert conv.inputs.snapshot_required is True  # local snapshot: full verification
     assert conv.inputs.wal_files == {}
     (root / "wal_files").mkdir()
@@ -180,7 +181,7 @@ def test_replication_config_map_snapshot_uri(tmp_path: Path) -> None:
     data = {"replication_manifest.yaml": "a: 1\n", "snapshot.uri": snap.as_uri() + "\n"}
     conv = config_map({"metadata": {"labels": labels}, "data": data}, SnapshotPolicy(tmp_path, 100))
     assert isinstance(conv.inputs, ReplicationInputs)
-    assert conv.inputs.snapshot == snap.resolve()
+    assert conv.inputs.snapshot is not None and conv.inputs.snapshot.name == str(snap)
     assert conv.inputs.snapshot_required is True
     assert list(conv.inputs.wal_files) == ["000000010000000000000001"]
     # outside the root (or no root configured): attestation-only, with a warning naming the key

@@ -187,6 +187,20 @@ def _loads_subject(text: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
+#: alert ids are SQLite rowids: 1 .. 2**63 - 1
+MAX_ALERT_ID = (1 << 63) - 1
+
+
+def _check_id(alert_id: int) -> None:
+    """An id SQLite cannot even hold names no alert (not an OverflowError from the driver)."""
+    if (
+        isinstance(alert_id, bool)
+        or not isinstance(alert_id, int)
+        or not 1 <= alert_id <= MAX_ALERT_ID
+    ):
+        raise AlertNotFoundError(f"no alert with id {str(alert_id)[:32]}", field="alert_id")
+
+
 class AlertStore:
     """List and acknowledge alerts; each call uses its own short connection (thread-safe)."""
 
@@ -241,6 +255,7 @@ class AlertStore:
 
     def get(self, alert_id: int) -> Alert:
         """One alert by id; AlertNotFoundError if there is none."""
+        _check_id(alert_id)
         rows = self._read(
             f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?",  # noqa: S608 - constant
             (alert_id,),
@@ -251,6 +266,7 @@ class AlertStore:
 
     def ack(self, alert_id: int, who: str) -> Alert:
         """Acknowledge a firing alert (no-op on an acknowledged one); kept in alert_events."""
+        _check_id(alert_id)
         if not who or len(who) > _MAX_ACTOR or not who.isprintable():
             raise InputError(
                 f"acknowledging user must be 1..{_MAX_ACTOR} printable characters", field="who"

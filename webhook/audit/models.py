@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from webhook.contracts.decision import Reason, Scenario, Source, Verdict
 
@@ -59,6 +59,18 @@ class AuditQuery(BaseModel):
     dry_run: bool | None = None
     limit: int = Field(default=50, ge=1, le=MAX_QUERY_LIMIT)
     cursor: str | None = Field(default=None, max_length=64)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _has_a_utc_time(cls, value: datetime | None) -> datetime | None:
+        """A time with no UTC equivalent (9999-12-31T23:59-10:00) is refused here, naming the
+        field, not an OverflowError while the query is built."""
+        if value is not None and value.tzinfo is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError(f"{value.isoformat()} is out of range in UTC") from None
+        return value
 
 
 class AuditPage(BaseModel):

@@ -15,7 +15,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 help:
 	@echo "make run    start the gate with embedded dev defaults (state in .state/)"
-	@echo "make test   install and run every test level (lint, types, unit, integration, e2e)"
+	@echo "make test   install and run every test level (lint, types, unit, integration, k8s-static, e2e, adversarial)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)

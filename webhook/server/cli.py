@@ -26,7 +26,7 @@ FLAGS: tuple[tuple[str, dict[str, object], str], ...] = (
     ("--allow-empty-trust", {"choices": ["true", "false"]},
      "UNSAFE for prod: ready with no trusted key; every prod decision still BLOCKs "
      "(default false: /readyz 503 trust store empty)"),
-    ("--token-file", {}, "lines role:sha256hex:name (default STATE_DIR/operator-token)"),
+    ("--token-file", {}, "lines role:sha256hex:name[:envs] (default STATE_DIR/operator-token)"),
     ("--admission-deadline", {"type": float}, "internal admission deadline, seconds (default 8)"),
     ("--max-body", {}, "admission body limit, e.g. 4MiB (default 4MiB)"),
     ("--max-upload", {}, "API upload limit, e.g. 8GiB (default 8GiB)"),

@@ -266,18 +266,20 @@ class AdmissionDoor:
             else:
                 converted = convert(kind, obj, self.snapshots)
         except ObjectError as exc:
-            return await self._deny_shape(uid, exc, dry_run)
+            return await self._deny_shape(uid, exc, dry_run, env)
         except (AttributeError, TypeError, KeyError) as exc:
             scenario: Scenario = "T2" if kind == "ReplicationRequest" else "T1"
             err = ObjectError(scenario, "object", f"unreadable {kind}: {type(exc).__name__}")
-            return await self._deny_shape(uid, err, dry_run)
+            return await self._deny_shape(uid, err, dry_run, env)
         return await self.gate.decide(
             _runner(converted, uid, dry_run, self.cache, key, env=env),
             scenario=converted.scenario,
             request_id=uid,
             source="admission",
             dry_run=dry_run,
-            subject=converted.subject,
+            # a door-made BLOCK (gate unconfigured, deadline backstop) names the door's env, never
+            # the env the object claims
+            subject={**converted.subject, "env": env},
             budget=self.deadline,
         )
 
@@ -293,13 +295,14 @@ class AdmissionDoor:
             kind, obj, label=label, bundle=self.gate.bundle, dry_run=dry_run, env=env, plain=plain
         )
 
-    async def _deny_shape(self, uid: str, exc: ObjectError, dry_run: bool) -> Decision:
+    async def _deny_shape(self, uid: str, exc: ObjectError, dry_run: bool, env: Env) -> Decision:
         reason = Reason(
             policy="input-invalid", severity="high", field=exc.field, message=exc.message
         )
         decision = door_decision(
-            exc.scenario, uid, [reason], bundle=self.gate.bundle, dry_run=dry_run, step="object"
-        )
+            exc.scenario, uid, [reason], bundle=self.gate.bundle, dry_run=dry_run, step="object",
+            subject={"env": env},
+        )  # fmt: skip
 
         def run(_engine: Engine, _deadline: float | None) -> Decision:
             return decision
@@ -310,6 +313,7 @@ class AdmissionDoor:
             request_id=uid,
             source="admission",
             dry_run=dry_run,
+            subject={"env": env},
             budget=self.deadline,
         )
 

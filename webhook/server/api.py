@@ -299,8 +299,9 @@ class ApiDoor:
                 )  # fmt: skip
 
             decision = await self.gate.decide(
-                run, scenario="T1", request_id=request_id, source="api", dry_run=False, hit=hit
-            )
+                run, scenario="T1", request_id=request_id, source="api", dry_run=False, hit=hit,
+                subject={"env": env},
+            )  # fmt: skip
         finally:
             await upload.close()
         state["decision"] = decision.decision
@@ -330,8 +331,9 @@ class ApiDoor:
                 )
 
             decision = await self.gate.decide(
-                run, scenario="T2", request_id=request_id, source="api", dry_run=False
-            )
+                run, scenario="T2", request_id=request_id, source="api", dry_run=False,
+                subject={"env": env},
+            )  # fmt: skip
         finally:
             await upload.close()
         _state(request)["decision"] = decision.decision

@@ -347,3 +347,33 @@ def test_openapi_documents_the_env_of_both_validations() -> None:
         assert param["in"] == "query" and param["schema"]["enum"] == ["prod", "staging"]
         assert "scope" in op["responses"]["403"]["description"]
         assert "token's env scope" in op["description"] and "prod" in op["description"]
+
+
+def test_door_made_blocks_name_the_door_env(tmp_path: Path) -> None:
+    """A BLOCK the door makes itself (gate unconfigured, unreadable object) is recorded for the
+    door's env, never for the env the object claims (audit records and metrics read it)."""
+    from webhook.server.admission import AdmissionDoor
+    from webhook.server.gate import Gate
+    from webhook.server.metrics import GateMetrics
+    from webhook.server.objects import SnapshotPolicy
+
+    store = open_store(tmp_path / "audit.db")
+    gate = Gate(GateState(engine=None, store=store, errors={"policy": "x"}), GateMetrics())
+    door = AdmissionDoor(gate, max_body=1 << 20, deadline=8.0, snapshots=SnapshotPolicy(None, 0))
+    claims_staging = migration_request(STAGING)
+    broken = {**claims_staging, "spec": "not an object"}
+
+    async def main() -> list[Any]:
+        out = []
+        for obj in (claims_staging, broken):
+            for env in ("prod", "staging"):
+                req = review(obj, f"{env}-{len(out)}")["request"]
+                out.append((env, await door.review(req, env=env)))  # type: ignore[arg-type]
+        return out
+
+    try:
+        for env, decision in asyncio.run(main()):
+            assert decision.decision == "BLOCK" and decision.subject["env"] == env
+    finally:
+        gate.close()
+        store.close()

@@ -197,9 +197,10 @@ def test_deployment_is_hardened(default_render: list[dict[str, Any]]) -> None:
         assert flag in args
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     writable = {p for p, m in mounts.items() if not m.get("readOnly")}
-    assert writable == {"/tmp", "/data"}
+    assert writable == {"/tmp", "/data", "/spool"}  # the upload spool apart from the audit store
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert "emptyDir" in volumes["tmp"] and "emptyDir" in volumes["data"]
+    assert "emptyDir" in volumes["spool"]
 
 
 def test_pdb_service_networkpolicy(default_render: list[dict[str, Any]]) -> None:

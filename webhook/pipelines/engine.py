@@ -6,6 +6,7 @@ one instance serves every thread.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,9 +29,16 @@ class Engine:
     """Evaluates migration and replication inputs into Decisions; never raises per request."""
 
     def __init__(
-        self, bundle: PolicyBundle, trust_store: TrustStore, *, cache_entries: int = 1024
+        self,
+        bundle: PolicyBundle,
+        trust_store: TrustStore,
+        *,
+        cache_entries: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bundle = bundle
+        #: the monotonic clock deadlines are on (injectable so tests need no wall clock)
+        self.clock = clock
         self.trust_store = trust_store
         self.threshold = self._threshold(bundle)
         #: parsed inputs and verified signatures by SHA-256 (DESIGN 8); 0 disables it
@@ -102,6 +110,7 @@ class Engine:
             now=now or datetime.now(UTC),
             dry_run=dry_run,
             deadline=deadline,
+            clock=self.clock,
         )
         try:
             body(report)
@@ -119,6 +128,11 @@ class Engine:
         deadline: float | None = None,
         now: datetime | None = None,
     ) -> Decision:
+        """Decide T1 for the door's `env` (anything but exactly "staging" is prod).
+
+        The artifacts may repeat the env, never choose it: a differing claim is env-mismatch.
+        `deadline` is on the Engine's monotonic clock and holds inside every step.
+        """
         return self._decide(
             "T1",
             lambda r: run_migration(inputs, r, self._runtime),
@@ -139,6 +153,7 @@ class Engine:
         deadline: float | None = None,
         now: datetime | None = None,
     ) -> Decision:
+        """Decide T2 for the door's `env`; the attestation must sign that env (predicate.env)."""
         return self._decide(
             "T2",
             lambda r: run_replication(inputs, r, self._runtime),

@@ -105,8 +105,10 @@ def run_migration(inputs: MigrationInputs, report: Report, rt: Runtime) -> None:
 
     def parse() -> None:
         st.manifest = report.document(inputs.manifest, file=MANIFEST_FILE, parse=rt.json)
+        report.check_deadline(f"after parsing {MANIFEST_FILE}")
         # the config's digest is the compute-config-hash step's job
         st.config = report.document(inputs.config, file=CONFIG_FILE, parse=rt.yaml, digest=False)
+        report.check_deadline(f"after parsing {CONFIG_FILE}")
         if inputs.signature is not None:
             st.envelope = report.document(
                 inputs.signature, file=MANIFEST_SIGNATURE_FILE, parse=parse_envelope, digest=False
@@ -158,7 +160,7 @@ def run_migration(inputs: MigrationInputs, report: Report, rt: Runtime) -> None:
             config_file=CONFIG_FILE,
             signature=st.signature,
         )
-        report.add_findings(evaluate(rt.bundle, ctx))
+        report.add_findings(evaluate(rt.bundle, ctx, deadline=report.deadline, clock=report.clock))
 
     report.run("parse", parse)
     report.run("schema", schema)

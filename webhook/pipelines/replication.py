@@ -277,6 +277,7 @@ def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> N
 
     def parse() -> None:
         st.raw = report.document(inputs.manifest, file=REPLICATION_FILE, parse=rt.yaml)
+        report.check_deadline(f"after parsing {REPLICATION_FILE}")
         if inputs.attestation is not None:
             st.envelope = report.document(
                 inputs.attestation, file=ATTESTATION_FILE, parse=parse_envelope, digest=False
@@ -317,7 +318,7 @@ def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> N
             inputs.snapshot,
             file_algorithms=snapshot_algorithms(st.expected),
             file=SNAPSHOT_FILE,
-            deadline=report.deadline,
+            deadline=report.monotonic_deadline(),
         )
         st.snapshot_sha256 = result.file_digests["sha256"]
         report.digests[SNAPSHOT_FILE] = "sha256:" + st.snapshot_sha256
@@ -328,9 +329,10 @@ def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> N
 
     def checksums() -> None:
         for name in sorted(inputs.wal_files):
+            report.check_deadline(f"before hashing {wal_label(name)}")
             data = inputs.wal_files[name]
             actual = (
-                hash_file(data, file=wal_label(name), deadline=report.deadline)
+                hash_file(data, file=wal_label(name), deadline=report.monotonic_deadline())
                 if not isinstance(data, bytes)
                 else hash_bytes(data)
             )
@@ -376,7 +378,7 @@ def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> N
             hashes=dict(st.hashes),
             hash_file=REPLICATION_FILE,
         )
-        report.add_findings(evaluate(rt.bundle, ctx))
+        report.add_findings(evaluate(rt.bundle, ctx, deadline=report.deadline, clock=report.clock))
 
     report.run("parse-manifest", parse)
     report.run("schema", schema)

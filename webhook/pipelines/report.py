@@ -1,7 +1,11 @@
 """Collects steps, reasons and digests while a pipeline runs, then freezes them into a Decision.
 
-Steps keep running after a failure so an operator sees every problem at once; `guard` turns any
+Steps keep running after a failure so an operator sees every problem at once; `run` turns any
 unexpected exception inside a step into an `internal-error` reason (fail closed).
+
+The deadline holds everywhere, not only between steps: before and after each step, inside the
+steps' loops (`check_deadline`, also handed to the policy loop) and in `finish`, so a decision
+reached after its deadline is a BLOCK however far it got. `clock` is injectable for tests.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class Report:
         dry_run: bool,
         deadline: float | None,
         env: Env = "prod",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.scenario = scenario
         #: the door's env: the one policies run for and the decision's subject names
@@ -51,6 +56,8 @@ class Report:
         self.now = now
         self.dry_run = dry_run
         self.deadline = deadline
+        #: monotonic seconds, the clock `deadline` is on
+        self.clock = clock
         self.reasons: list[Reason] = []
         self.warnings: list[Reason] = []
         self.audited: list[Reason] = []
@@ -115,9 +122,22 @@ class Report:
             self.error(exc)
             return None
 
-    def check_deadline(self) -> None:
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise DeadlineExceeded("the engine ran past its deadline; decision is BLOCK")
+    def expired(self) -> bool:
+        return self.deadline is not None and self.clock() > self.deadline
+
+    def monotonic_deadline(self) -> float | None:
+        """The deadline on time.monotonic, for I/O helpers that poll it themselves."""
+        if self.deadline is None:
+            return None
+        if self.clock is time.monotonic:
+            return self.deadline
+        return time.monotonic() + (self.deadline - self.clock())
+
+    def check_deadline(self, what: str = "") -> None:
+        """Raise DeadlineExceeded once the deadline has passed (call it inside long loops)."""
+        if self.expired():
+            where = f" ({what})" if what else ""
+            raise DeadlineExceeded(f"the engine ran past its deadline{where}; decision is BLOCK")
 
     def run(self, step: str, body: Callable[[], None]) -> None:
         """Run one pipeline step; record it; never let an exception escape as an ALLOW."""
@@ -128,6 +148,8 @@ class Report:
         try:
             self.check_deadline()
             body()
+            # a step that finished after the deadline did not finish in time
+            self.check_deadline("when the step ended")
         except DeadlineExceeded as exc:
             self._deadline_hit = True
             self.block("deadline-exceeded", exc.message, field=step, severity="high")
@@ -144,6 +166,13 @@ class Report:
     def finish(self) -> Decision:
         if not self.steps:
             self.block("internal-error", "no pipeline step ran", field="pipeline")
+        if not self._deadline_hit and self.expired():
+            self._deadline_hit = True
+            self.block(
+                "deadline-exceeded",
+                "the decision was finished after its deadline; decision is BLOCK",
+                field="finish",
+            )
         return Decision(
             request_id=self.request_id,
             timestamp=rfc3339(self.now),

@@ -2,15 +2,19 @@
 
 Fail closed: a check that raises, returns junk, or cannot run because its input is missing
 still produces a finding under its policy id, so a broken check can never turn into an ALLOW.
+A deadline, when given, is checked before every policy: a slow check cannot let the rest run
+past it (the pipeline turns the DeadlineExceeded into a BLOCK).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
 
 from webhook.contracts.decision import Action, Reason, Severity
+from webhook.errors import DeadlineExceeded
 from webhook.policies.bundle import Policy, PolicyBundle
 from webhook.policies.context import PolicyContext
 from webhook.policies.registry import Violation
@@ -93,10 +97,17 @@ def _run(policy: Policy, ctx: PolicyContext, action: Action) -> list[Finding]:
     return out
 
 
-def evaluate(bundle: PolicyBundle, ctx: PolicyContext) -> list[Finding]:
+def evaluate(
+    bundle: PolicyBundle,
+    ctx: PolicyContext,
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Finding]:
     """Findings of every policy that applies to ctx.scenario and is not off in ctx's env.
 
     Bundle order, then each check's own (document) order: the same inputs give the same list.
+    Raises DeadlineExceeded when `clock()` passes `deadline` before a policy or after the last.
     """
     env = ctx.effective_env
     findings: list[Finding] = []
@@ -104,8 +115,17 @@ def evaluate(bundle: PolicyBundle, ctx: PolicyContext) -> list[Finding]:
         action = policy.action_for(env)
         if action == "off" or not policy.spec.applies_to(ctx.scenario):
             continue
+        _in_time(deadline, clock, f"before policy {policy.id!r}")
         findings.extend(_run(policy, ctx, action))
+    _in_time(deadline, clock, "after the last policy")
     return findings
+
+
+def _in_time(deadline: float | None, clock: Callable[[], float], where: str) -> None:
+    if deadline is not None and clock() > deadline:
+        raise DeadlineExceeded(
+            f"the policy loop ran past its deadline ({where}); decision is BLOCK"
+        )
 
 
 def enforced(findings: Iterable[Finding]) -> list[Finding]:

@@ -58,23 +58,24 @@ def subject_key(subject: dict[str, str]) -> str:
 
 
 def _by_policy(reasons: Sequence[Reason]) -> dict[str, list[Reason]]:
-    """Reasons grouped by policy, each bounded and encodable (`bound.reason`); at most
-    MAX_ALERT_GROUPS groups, the first policies seen."""
+    """Reasons grouped by policy (as recorded: `bound.policy_of`); at most MAX_ALERT_GROUPS
+    groups, the first policies seen. Cheap per reason: only a group's first lines are shown."""
     grouped: dict[str, list[Reason]] = {}
     for item in reasons:
-        reason = bound.reason(item)
-        group = grouped.get(reason.policy)
+        policy = bound.policy_of(item)
+        group = grouped.get(policy)
         if group is None:
             if len(grouped) >= MAX_ALERT_GROUPS:
                 continue
-            group = grouped[reason.policy] = []
-        group.append(reason)
+            group = grouped[policy] = []
+        group.append(item)
     return grouped
 
 
 def _message(reasons: Sequence[Reason]) -> str:
     """The group's reason lines, bounded: a decision with 10,000 findings is one short message."""
-    lines = [cap(r.line(), MAX_ALERT_LINE) for r in reasons[:MAX_ALERT_LINES]]
+    shown = [bound.reason(r) for r in reasons[:MAX_ALERT_LINES]]
+    lines = [cap(r.line(), MAX_ALERT_LINE) for r in shown]
     more = len(reasons) - len(lines)
     return cap("; ".join(lines) + (f"; and {more} more" if more else ""), MAX_ALERT_MESSAGE)
 
@@ -89,7 +90,7 @@ def plan_alerts(decision: Decision, *, dry_run: bool) -> list[AlertHit]:
     hits: list[AlertHit] = []
     if decision.decision == "BLOCK":
         for policy, reasons in _by_policy(decision.reasons).items():
-            critical = any(r.severity == "critical" for r in reasons)
+            critical = any(bound.severity_of(r) == "critical" for r in reasons)
             severity: AlertSeverity = ("P1" if critical else "P2") if prod else "P3"
             message = _message(reasons)
             hits.append(AlertHit(decision.scenario, key, subject_json, policy, severity, message))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -12,6 +13,7 @@ from typing import Any, get_args
 
 from webhook.audit import query as queries
 from webhook.audit.alerts import AlertStore
+from webhook.audit.bound import is_large
 from webhook.audit.chain import Anchor, BrokenRecord, row_to_record, walk
 from webhook.audit.encode import Encoder, Prepared, build_static, prepared
 from webhook.audit.errors import AuditReadError, AuditWriteError
@@ -107,13 +109,19 @@ class AuditStore:
     ) -> Appended:
         """`append` for the event loop: awaits durability without blocking a thread.
 
-        Encoding runs on the loop (it is CPU either way, and memoised for repeated decisions);
+        Encoding runs on the loop (it is CPU either way, and memoised for repeated decisions),
+        in a thread for a large decision (`bound.is_large`);
         the writer thread commits and wakes the loop. With `emit`, the writer thread hands it
         the record's JSON line after the commit (`Appended.emitted`), so the loop never writes
         it. Raises AuditWriteError exactly where `append` would.
         """
         writer = self._writer_for(source)
-        prepared = self._encoder.prepare(decision, source=source, dry_run=dry_run)
+        if is_large(decision):  # tens of ms of bounding: not on the loop every door shares
+            prepared = await asyncio.to_thread(
+                self._encoder.prepare, decision, source=source, dry_run=dry_run
+            )
+        else:
+            prepared = self._encoder.prepare(decision, source=source, dry_run=dry_run)
         position = await writer.submit_async(prepared, emit=emit)
         return Appended(position, prepared, emitted=emit is not None)
 

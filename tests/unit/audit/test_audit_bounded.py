@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import threading
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from tests.unit.audit.helpers import make_decision, reason
 from tests.unit.audit.test_audit_failclosed import Hooks, record
 from webhook.audit import AUDIT_WRITE_FAILED, AuditQuery, AuditStore
 from webhook.audit.canonical import canonical_json
-from webhook.audit.encode import MAX_RECORD_BYTES
+from webhook.audit.encode import MAX_RECORD_BYTES, Encoder
 from webhook.audit.record import record_decision_async
 from webhook.contracts.decision import Decision, Reason
 
@@ -243,3 +244,27 @@ def test_log_lines_escape_and_cap_the_request_id(
         record(store, make_decision(1).model_copy(update={"request_id": rid}), Hooks())
     (message,) = [r.getMessage() for r in caplog.records if "AUDIT WRITE FAILED" in r.getMessage()]
     assert "\n" not in message and "evil\\nAUDIT" in message and len(message) < 1000
+
+
+def test_a_large_decision_is_encoded_off_the_event_loop(
+    store: AuditStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bounding 10,000 reasons is tens of ms of CPU: not on the loop that serves every door."""
+    threads: list[int] = []
+    original = Encoder.prepare
+
+    def spy(self: Encoder, decision: Decision, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return original(self, decision, **kwargs)
+
+    monkeypatch.setattr(Encoder, "prepare", spy)
+
+    async def run() -> int:
+        large = make_decision(1, verdict="BLOCK", reasons=wal_reasons(10_000))
+        await record_decision_async(store, make_decision(2), source="api", dry_run=False)
+        await record_decision_async(store, large, source="api", dry_run=False)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(run())
+    assert threads[0] == loop_thread and threads[1] != loop_thread
+    assert store.verify().checked == 2

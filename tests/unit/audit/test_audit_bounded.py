@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from tests.unit.audit.helpers import make_decision, reason
 from tests.unit.audit.test_audit_failclosed import Hooks, record
 from webhook.audit import AUDIT_WRITE_FAILED, AuditQuery, AuditStore
 from webhook.audit.canonical import canonical_json
-from webhook.audit.encode import MAX_RECORD_BYTES, Encoder
+from webhook.audit.encode import MAX_RECORD_BYTES, Encoder, build_static
 from webhook.audit.record import record_decision_async
 from webhook.contracts.decision import Decision, Reason
 
@@ -268,3 +269,19 @@ def test_a_large_decision_is_encoded_off_the_event_loop(
     loop_thread = asyncio.run(run())
     assert threads[0] == loop_thread and threads[1] != loop_thread
     assert store.verify().checked == 2
+
+
+def test_bounding_is_linear_in_the_number_of_reasons() -> None:
+    """Size-quadrupling ratio (never a wall-clock threshold): linear is ~4, quadratic ~16."""
+
+    def cost(n: int) -> float:
+        decision = make_decision(1, verdict="BLOCK", reasons=wal_reasons(n))
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            build_static(decision, source="api", dry_run=False)
+            best = min(best, time.process_time() - start)
+        return best
+
+    small, large = cost(5_000), cost(20_000)
+    assert large / max(small, 1e-6) < 8

@@ -110,7 +110,7 @@ def test_any_decision_at_every_cap_fits_the_record(
     static = build_static(decision, source="admission", dry_run=False)
     record = prepared(static, big)
     line = record.line("0" * 64, "0" * 64, 1, "2026-01-01T00:00:00.000000Z")
-    assert len(line) < MAX_RECORD_BYTES * 0.9
+    assert len(line) <= bound.worst_case_bytes()
     line.encode("ascii")
     parsed = json.loads(line)
     json.dumps(parsed, ensure_ascii=False).encode("utf-8")
@@ -127,3 +127,7 @@ def test_a_bounded_valid_decision_is_recorded_unchanged() -> None:
     """The bound changes nothing for ordinary decisions: same text as before the fix."""
     decision = make_decision(1)
     assert bound.bounded(decision) == decision
+
+
+def test_the_worst_case_record_is_well_below_the_limit() -> None:
+    assert bound.worst_case_bytes() < MAX_RECORD_BYTES * 0.75

@@ -15,6 +15,7 @@ import pytest
 from tests.unit.integrity.tarkit import M, gz, set_field, sums, tar_bytes, write
 from webhook.errors import DeadlineExceeded, InputError, IntegrityError
 from webhook.integrity import ArchiveLimits, ArchiveReport, archive, inspect_targz
+from webhook.integrity.archive import inflate, recipe
 
 # every test runs twice: stdlib zlib hashing on the helper thread, and ISA-L (when installed,
 # else zlib again) hashing inline as on a single pinned CPU
@@ -25,8 +26,8 @@ MODES = [("zlib", 2), ("isal" if archive.GZIP_BACKEND == "isal" else "zlib", 1)]
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     name, cpus = request.param
     if name == "zlib":
-        monkeypatch.setattr(archive, "_new_gzip", archive._zlib_gzip)
-    monkeypatch.setattr(archive, "_usable_cpus", lambda: cpus)
+        monkeypatch.setattr(inflate, "_new_gzip", inflate._zlib_gzip)
+    monkeypatch.setattr(recipe, "usable_cpus", lambda: cpus)
     return str(name)
 
 

@@ -89,7 +89,7 @@ def bounded(decision: Decision) -> Decision:
     record fits: same verdict, bounded and encodable fields."""
     update = {
         "request_id": request_id(decision.request_id),
-        "decision": "ALLOW" if decision.decision == "ALLOW" else "BLOCK",
+        "decision": decision.decision if decision.decision in ("ALLOW", "BLOCK") else "BLOCK",
         "subject": subject(decision.subject),
         "digests": digests(decision.digests),
         "reasons": reason_list(decision.reasons, "reasons"),

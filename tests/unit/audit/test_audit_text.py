@@ -126,7 +126,9 @@ def test_any_decision_at_every_cap_fits_the_record(
 def test_a_bounded_valid_decision_is_recorded_unchanged() -> None:
     """The bound changes nothing for ordinary decisions: same text as before the fix."""
     decision = make_decision(1)
-    assert bound.bounded(decision) == decision
+    assert bound.bounded(decision) is decision
+    parsed = type(decision).model_validate_json(decision.to_json())  # strings not interned
+    assert bound.bounded(parsed) is parsed
 
 
 def test_the_worst_case_record_is_well_below_the_limit() -> None:

@@ -282,3 +282,79 @@ def _utf8(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+# ---- T2: the engine, the CLI and the API on the same (mutated) folder ----------------------
+
+T2_NAMES = [
+    "replication_manifest.yaml",
+    "snapshot.tar.gz",
+    "snapshot.dsse.json",
+    *(f"wal_files/{p.name}" for p in sorted((T2_GOOD / "wal_files").iterdir())),
+]
+
+
+def _t2_multipart(folder: Path) -> tuple[bytes, str]:
+    boundary = "PropBoundary8"
+    out = b""
+    for name in ("replication_manifest.yaml", "snapshot.tar.gz", "snapshot.dsse.json"):
+        field = name
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '.encode()
+        out += f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+        out += (folder / name).read_bytes() + b"\r\n"
+    for wal in sorted((folder / "wal_files").iterdir()):
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="wal_files"; '.encode()
+        out += f'filename="{wal.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+        out += wal.read_bytes() + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@settings(max_examples=scaled(12))
+@given(
+    name=st.sampled_from(T2_NAMES),
+    where=st.floats(min_value=0, max_value=1, exclude_max=True),
+    mask=st.integers(0, 255),
+)
+def test_t2_doors_agree(apps: Any, name: str, where: float, mask: int) -> None:
+    from webhook.cli import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        import shutil
+
+        f = Path(tmp) / "t2"
+        shutil.copytree(T2_GOOD, f)
+        raw = bytearray((f / name).read_bytes())
+        raw[int(where * len(raw))] ^= mask  # mask 0: the good example itself
+        (f / name).write_bytes(bytes(raw))
+        engine = decide_t2(t2_inputs(f))
+        out = io.StringIO()
+        with redirect_stdout(out):
+            main(
+                [
+                    "validate",
+                    "replication",
+                    str(f),
+                    "--output",
+                    "json",
+                    "--trust-dir",
+                    str(T1_GOOD / "trust"),
+                ]
+            )
+        cli = json.loads(out.getvalue())
+        body, ctype = _t2_multipart(f)
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=apps.api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://g") as c:
+            return await c.post(
+                "/api/v1/validate/replication",
+                content=body,
+                headers={"Authorization": f"Bearer {OPERATOR}", "Content-Type": ctype},
+            )
+
+    api = asyncio.run(go())
+    note(f"engine: {explain(engine)}\napi: {api.text[:2000]}")
+    assert api.status_code in (200, 422), api.text
+    doc = api.json()
+    assert cli["decision"] == doc["decision"] == engine.decision
+    assert _ids(cli["reasons"]) == _ids(doc["reasons"]) == set(engine.policy_ids())

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
@@ -33,7 +34,7 @@ from tests.property.support import (
     t2_inputs,
     write_snapshot,
 )
-from tests.property.test_t1_mutations import _only_keyids_differ
+from tests.property.test_t1_mutations import SAMPLES, _only_keyids_differ, _paths
 
 WALS = sorted(p.name for p in (T2_GOOD / "wal_files").iterdir())
 FLIP_TARGETS = [
@@ -264,3 +265,37 @@ def test_helpers_build_real_tar() -> None:
     assert names.count("base/PG_VERSION") == 2
     assert re.match(r"^base/", names[0])
     assert json.dumps(names)
+
+
+# ---- the (unsigned) replication manifest: fields removed or retyped ------------------------
+
+MANIFEST: dict[str, Any] = yaml.safe_load((T2_GOOD / "replication_manifest.yaml").read_bytes())
+#: the manifest is not signed, but every field is cross-checked with the attestation and the
+#: files; only `env` may go: the door says prod, which is what the manifest says
+BENIGN_MANIFEST = {("env", "REMOVE"), ("env", "null"), ("env", "str-prod")}
+
+
+def _manifest_cases() -> list[Any]:
+    cases = []
+    for path in _paths(MANIFEST):
+        for tag in ["REMOVE", *SAMPLES]:
+            cases.append(pytest.param(path, tag, id=f"{'.'.join(map(str, path))}={tag}"))
+    return cases
+
+
+@pytest.mark.parametrize(("path", "tag"), _manifest_cases())
+def test_replication_manifest_field_mutated(path: tuple[str | int, ...], tag: str) -> None:
+    doc = copy.deepcopy(MANIFEST)
+    parent = doc
+    for p in path[:-1]:
+        parent = parent[p]
+    if tag == "REMOVE":
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = SAMPLES[tag]
+    with folder() as f:
+        (f / "replication_manifest.yaml").write_bytes(yaml.safe_dump(doc, sort_keys=False).encode())
+        d = decide_t2(t2_inputs(f))
+    if (".".join(map(str, path)), tag) in BENIGN_MANIFEST:
+        return
+    assert d.decision == "BLOCK", f"{path} {tag} was ALLOWed"

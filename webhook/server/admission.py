@@ -16,7 +16,6 @@ has no opinion on it and DESIGN's webhook configuration does not send it on purp
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -216,7 +215,7 @@ class AdmissionDoor:
         `state["decision"]` set."""
         try:
             if len(body) > THREAD_PARSE_BYTES:
-                doc, plain = await asyncio.to_thread(parse_json, body)
+                doc, plain = await self.gate.offload("admission", lambda: parse_json(body))
             else:
                 doc, plain = parse_json(body)
         except (ValueError, RecursionError) as exc:
@@ -262,7 +261,9 @@ class AdmissionDoor:
                     f"{op} of a {kind} carries no object",
                 )
             if kind == "ReplicationRequest":  # resolves and stats files: not on the loop
-                converted = await asyncio.to_thread(convert, kind, obj, self.snapshots)
+                converted = await self.gate.offload(
+                    "admission", lambda: convert(kind, obj, self.snapshots)
+                )
             else:
                 converted = convert(kind, obj, self.snapshots)
         except ObjectError as exc:

@@ -9,7 +9,6 @@ decision (auth, malformed multipart, bad query) get `{"error", "detail"}` JSON.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -362,7 +361,7 @@ class ApiDoor:
         _check_utc_range(query)
         store = self._store()
         try:
-            page = await asyncio.to_thread(store.query, query)
+            page = await self.gate.offload("api", lambda: store.query(query))
         except AlertNotFoundError as exc:  # pragma: no cover - not raised by query
             raise HTTPError(404, "not-found", exc.diagnostics()) from None
         except GateError as exc:  # e.g. a cursor that does not decode
@@ -386,8 +385,8 @@ class ApiDoor:
         limit = _limit(request)
         store = self._store()
         try:
-            page = await asyncio.to_thread(
-                store.alerts.list, status=status, limit=limit, cursor=cursor
+            page = await self.gate.offload(
+                "api", lambda: store.alerts.list(status=status, limit=limit, cursor=cursor)
             )
         except GateError as exc:
             raise HTTPError(400, "bad-query", exc.diagnostics()) from None
@@ -405,7 +404,9 @@ class ApiDoor:
         alert_id = int(raw_id)
         store = self._store()
         try:
-            alert = await asyncio.to_thread(store.alerts.ack, alert_id, principal.name)
+            alert = await self.gate.offload(
+                "api", lambda: store.alerts.ack(alert_id, principal.name)
+            )
         except AlertNotFoundError:
             raise HTTPError(404, "not-found", f"no alert with id {alert_id}") from None
         except GateError as exc:

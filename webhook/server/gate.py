@@ -33,6 +33,7 @@ T = TypeVar("T")
 
 #: how long past the engine deadline the backstop waits for a worker thread
 BACKSTOP_GRACE = 0.5
+IO_THREADS = 4
 #: a decision's time budget, s, when its door gives none (`ServerSettings` sets the real ones)
 DEFAULT_BUDGETS: dict[Source, float] = {"admission": 8.0, "api": 120.0, "ui": 120.0, "cli": 120.0}
 NO_BUNDLE = "none"
@@ -163,6 +164,14 @@ class Gate:
             "admission": WorkerPool(threads, name="admission"), "api": api, "ui": api,
             "cli": api,
         }  # fmt: skip
+        #: each door's other blocking work (parsing, file stats, store reads, health checks):
+        #: asyncio's default executor is one pool for all, so a slow audit query could hold the
+        #: threads an admission parse or a /readyz check waits for
+        self.io: dict[str, WorkerPool] = {
+            "admission": WorkerPool(IO_THREADS, name="admission-io"),
+            "api": WorkerPool(IO_THREADS, name="api-io"),
+            "metrics": WorkerPool(2, name="health-io"),
+        }
         #: every decision's time budget, s, by door (a caller's `budget` wins)
         self.budgets: dict[Source, float] = {**DEFAULT_BUDGETS, **(budgets or {})}
         self.cache = DecisionCache(cache_ttl)
@@ -176,8 +185,13 @@ class Gate:
     def bundle(self) -> str:
         return self.state.engine.bundle_digest if self.state.engine is not None else NO_BUNDLE
 
+    def offload(self, door: str, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """Run blocking `fn` on `door`'s own I/O threads (admission, api, metrics)."""
+        return self.io[door].submit(fn)
+
     def close(self, wait: bool = False) -> None:
-        for pool in {id(p): p for p in self.pools.values()}.values():
+        pools = [*self.pools.values(), *self.io.values()]
+        for pool in {id(p): p for p in pools}.values():
             pool.shutdown(wait=wait)
 
     def record(self, decision: Decision, *, source: Source, dry_run: bool) -> Decision:

@@ -133,3 +133,51 @@ def test_pools_are_apart_and_all_closed(tmp_path: Path) -> None:
     assert [t.name for t in threads] == ["admission-0", "admission-1", "api-0", "api-1", "api-2"]
     gate.close(wait=True)
     assert not any(t.is_alive() for t in threads)
+
+
+def test_a_saturated_default_executor_starves_no_door(tmp_path: Path) -> None:
+    """Blocking work of every door used asyncio's one default executor: with its threads held
+    (slow audit queries, say) a large admission body could not even be parsed."""
+    import httpx
+
+    from webhook.server.admission import THREAD_PARSE_BYTES
+    from webhook.server.app import build_apps
+    from webhook.server.settings import ServerSettings
+
+    state = GateState(engine=Engine.load(None, EXAMPLE / "trust"))
+    state.store = open_store(tmp_path / "audit.db")
+    apps = build_apps(ServerSettings(state_dir=tmp_path), state, None)
+    release = threading.Event()
+    padding = "x" * (THREAD_PARSE_BYTES + 1024)
+    review = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "big", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "operation": "CREATE", "object": {"metadata": {"annotations": {"pad": padding}}},
+        },
+    }  # fmt: skip
+
+    async def call(app: object, method: str, url: str, **kw: object) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://gate") as client:
+            return await asyncio.wait_for(client.request(method, url, **kw), WAIT / 2)  # type: ignore[arg-type]
+
+    async def scenario() -> tuple[int, int, bool]:
+        loop = asyncio.get_running_loop()
+        blockers = [loop.run_in_executor(None, release.wait, WAIT) for _ in range(64)]
+        await asyncio.sleep(0.05)
+        try:
+            admitted = await call(apps.admission, "POST", "/admission/v1/validate", json=review)
+            ready = await call(apps.ops, "GET", "/readyz")
+            held = not any(b.done() for b in blockers)
+        finally:
+            release.set()
+            await asyncio.gather(*blockers)
+        return admitted.status_code, ready.status_code, held
+
+    admitted, ready, held = asyncio.run(scenario())
+    assert held  # every default-executor thread was still held while both doors answered
+    assert admitted == 200 and ready in (200, 503)
+    apps.gate.close()
+    state.store.close()

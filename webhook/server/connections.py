@@ -13,7 +13,10 @@ protocol). `guarded_protocol()` builds an `HttpToolsProtocol` subclass per liste
 * answers 408 and closes when the body delivers fewer than `body_min_rate` bytes/s over a
   `body_timeout` window while the gate is reading (a window where the gate itself paused
   reading, flow control, never counts against the client);
-* refuses (closes at once) a connection beyond `max_per_client` open ones from one address.
+* refuses (closes at once) a connection beyond `max_per_client` open ones from one address;
+* answers uvicorn's over-`--max-concurrency` 503 and unparsable-request 400 as `{"error",
+  "detail"}` JSON with an X-Request-ID, like every other answer of the gate (uvicorn's are bare
+  text).
 
 Each refusal is counted in `migration_gate_connections_refused_total{listener,reason}`.
 """
@@ -23,19 +26,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from http import HTTPStatus
+from typing import Any, Literal, get_args
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-Refusal = Literal["per-client-limit", "header-timeout", "header-too-large", "body-timeout"]
-REFUSALS: tuple[Refusal, ...] = (
-    "per-client-limit",
-    "header-timeout",
-    "header-too-large",
-    "body-timeout",
-)
+from webhook.server.http import json_bytes
+from webhook.server.logs import request_id_from
+
+Refusal = Literal[
+    "per-client-limit", "header-timeout", "header-too-large", "body-timeout", "over-capacity",
+    "malformed-http",
+]  # fmt: skip
+REFUSALS: tuple[Refusal, ...] = get_args(Refusal)
 KIB = 1024
 
 
@@ -72,16 +77,25 @@ class ClientCounter:
             self.open.pop(client, None)
 
 
-def _response(status: int, phrase: str) -> bytes:
-    body = phrase.encode("ascii")
-    return (
-        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    ).encode("ascii") + body
+def _response(status: int, error: str, detail: str) -> bytes:
+    """A complete `{"error", "detail"}` JSON answer that closes, with a fresh X-Request-ID
+    (no request got far enough to carry one): every answer of the gate has one."""
+    body = json_bytes({"error": error, "detail": detail})
+    phrase = HTTPStatus(status).phrase
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nx-request-id: {request_id_from(None)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
 
 
-TOO_LARGE = _response(431, "Request Header Fields Too Large")
-TIMEOUT = _response(408, "Request Timeout")
+def too_large(limit: int) -> bytes:
+    return _response(431, "header-too-large", f"the request head is over {limit} bytes")
+
+
+def timed_out(what: str) -> bytes:
+    return _response(408, "request-timeout", f"the request {what} did not arrive in time")
 
 
 def guarded_protocol(
@@ -115,6 +129,8 @@ class _Guarded(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        # uvicorn's own over-limit answer is a bare text 503 without X-Request-ID: ours instead
+        self._max_concurrency, self.limit_concurrency = self.limit_concurrency, None
         self._client_key: str | None = None
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
@@ -150,7 +166,11 @@ class _Guarded(HttpToolsProtocol):
         super().data_received(data)
         too_big = self._head_bytes > self._limits.max_header_bytes
         if self._reading_head and too_big and not self._dead:
-            self._refuse("header-too-large", TOO_LARGE)
+            self._refuse("header-too-large", too_large(self._limits.max_header_bytes))
+
+    def send_400_response(self, msg: str) -> None:
+        """An unparsable request: JSON and X-Request-ID like every other answer."""
+        self._refuse("malformed-http", _response(400, "bad-request", msg))
 
     # -- parser callbacks ---------------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -172,11 +192,16 @@ class _Guarded(HttpToolsProtocol):
             return
         size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
         if size > self._limits.max_header_bytes:
-            self._refuse("header-too-large", TOO_LARGE)
+            self._refuse("header-too-large", too_large(self._limits.max_header_bytes))
             return
         self._reading_head = False
         self._head_bytes = 0
         self._cancel(head=True)
+        limit = self._max_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            detail = f"the gate is at its limit of {limit} connections and requests"
+            self._refuse("over-capacity", _response(503, "over-capacity", detail))
+            return
         super().on_headers_complete()
         self._body_window = 0
         self._body_timer = self.loop.call_later(self._limits.body_timeout, self._on_body_tick)
@@ -208,7 +233,7 @@ class _Guarded(HttpToolsProtocol):
     def _on_head_timeout(self) -> None:
         self._head_timer = None
         if self._reading_head and not self._dead:
-            self._refuse("header-timeout", TIMEOUT if self._head_bytes else None)
+            self._refuse("header-timeout", timed_out("head") if self._head_bytes else None)
 
     def _on_body_tick(self) -> None:
         self._body_timer = None
@@ -221,7 +246,7 @@ class _Guarded(HttpToolsProtocol):
             self._body_window = 0  # the gate held the body back, or the client kept the pace
             self._body_timer = self.loop.call_later(self._limits.body_timeout, self._on_body_tick)
             return
-        self._refuse("body-timeout", None if cycle.response_started else TIMEOUT)
+        self._refuse("body-timeout", None if cycle.response_started else timed_out("body"))
 
     def _cancel(self, *, head: bool = False, body: bool = False) -> None:
         if head and self._head_timer is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import select
 import socket
 import threading
@@ -287,3 +288,45 @@ def test_serve_configures_every_listener_with_the_guarded_protocol() -> None:
         assert limits == ConnectionLimits(3, 7, 5, 999, 4)
         protocols.add(config.http_protocol_class)
     assert len(protocols) == 3  # one per listener: per-client counts are per listener
+
+
+def _json_answer(answer: bytes, status: int) -> dict[str, str]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d" % status), answer[:200]
+    headers = dict(
+        (k.strip().lower(), v.strip())
+        for k, _, v in (ln.partition(b":") for ln in head.split(b"\r\n")[1:])
+    )
+    assert headers[b"content-type"] == b"application/json"
+    assert headers[b"x-request-id"]
+    found: dict[str, str] = json.loads(body)
+    assert set(found) == {"error", "detail"}
+    return found
+
+
+def test_over_capacity_is_a_json_503_with_a_request_id() -> None:
+    with serve(ConnectionLimits(max_per_client=0), concurrency=3) as served:
+        idle = [connect(served), connect(served), connect(served)]
+        try:
+            body = _json_answer(get(served), 503)
+            assert body["error"] == "over-capacity" and "3" in body["detail"]
+        finally:
+            for sock in idle:
+                sock.close()
+    assert "over-capacity" in served.refused
+
+
+def test_an_unparsable_request_is_a_json_400_with_a_request_id() -> None:
+    with serve(ConnectionLimits()) as served, connect(served) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        assert _json_answer(read_all(sock), 400)["error"] == "bad-request"
+
+
+def test_refusals_carry_a_request_id() -> None:
+    with serve(ConnectionLimits(header_timeout=0.3)) as served, connect(served) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n")
+        assert _json_answer(read_all(sock), 408)["error"] == "request-timeout"
+    lines = b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 30) for i in range(2000))
+    with serve(ConnectionLimits()) as served, connect(served) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n" + lines + b"\r\n")
+        assert _json_answer(read_all(sock), 431)["error"] == "header-too-large"

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from tests.unit.integrity.tarkit import M, gz, sums, tar_bytes
+from tests.unit.integrity.tarkit import M, gz, header_checksum, set_field, sums, tar_bytes
 from webhook.integrity.archive import inflate
 from webhook.integrity.archive.inflate import INFLATE_OUT, Inflater
 from webhook.integrity.archive.members import MemberNames, fold, unsafe_path
@@ -214,3 +214,47 @@ def test_check_sums_directly() -> None:
         ("SHA256SUMS", "SHA256SUMS line 4 is not '<sha256>  <name>'"),
         ("b", f"sha256 is {digests['b'].hex()}"),
     ]
+
+
+# --- headers extractors would refuse (found by the tar fuzzer, tests/fuzz/regressions/tar) ---
+
+
+def test_parser_refuses_an_extended_header_left_without_a_member() -> None:
+    """An empty pax record block, then end of archive: tarfile raises, so must the gate."""
+    pax = bytearray(512)
+    pax[0:9] = b"PaxHeader"
+    pax[100:108] = b"0000644\0"
+    pax[124:136] = b"00000000000\0"
+    pax[156:157] = b"x"
+    pax[257:263] = b"ustar\0"
+    header_checksum(pax)
+    for kind in (b"x", b"g", b"L"):
+        block = bytearray(pax)
+        block[156:157] = kind
+        header_checksum(block)
+        with pytest.raises(Fatal, match="extended header not followed by a member"):
+            parse(bytes(block) + bytes(1024))
+
+
+@pytest.mark.parametrize(
+    ("start", "value", "field"),
+    [
+        (337, b"\x01\0", "devminor"),
+        (329, b"12x\0", "devmajor"),
+        (100, b"-644\0", "mode"),
+        (136, b"0o777\0", "mtime"),
+        (108, b"1_0\0", "uid"),
+    ],
+)
+def test_parser_refuses_a_bad_numeric_field_it_does_not_use(
+    start: int, value: bytes, field: str
+) -> None:
+    tar = set_field(tar_bytes([M("a", b"x")], fmt=tarfile.USTAR_FORMAT), 0, start, value)
+    with pytest.raises(Fatal, match=f"{field} field .* is not octal"):
+        parse(tar)
+
+
+def test_base256_is_only_0x80_or_0xff() -> None:
+    """tarfile reads a size field starting 0x81 as text (and fails); so does the gate."""
+    with pytest.raises(Fatal, match="is not octal"):
+        number(b"\x81" + bytes(10) + b"\x05", "size", "m")

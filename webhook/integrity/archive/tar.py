@@ -20,6 +20,19 @@ BLOCK: Final = 512
 _ZERO_BLOCK: Final = bytes(BLOCK)
 _MAX_PAX: Final = 1 * MiB
 _OCTAL = re.compile(rb"[0-7]+")
+#: an octal numeric field as every reader accepts it: spaces, digits, spaces, then NUL and anything
+_OCTAL_FIELD = re.compile(rb" *[0-7]* *(?:\0.*)?", re.DOTALL)
+#: (start, end, what) of the numeric fields the parser does not otherwise read
+_OTHER_NUMBERS: Final = (
+    (100, 108, "mode"),
+    (108, 116, "uid"),
+    (116, 124, "gid"),
+    (136, 148, "mtime"),
+    (329, 337, "devmajor"),
+    (337, 345, "devminor"),
+)
+#: first bytes of a GNU base-256 number (positive, negative)
+_BASE256: Final = (0x80, 0xFF)
 _EXTENDED: Final = (b"L", b"K", b"x", b"g")
 
 Sink = Callable[[memoryview], object]
@@ -50,7 +63,7 @@ def decode(raw: bytes) -> str:
 
 def number(raw: bytes, what: str, member: str) -> int:
     """A tar numeric field: NUL/space-terminated octal, or GNU base-256 (high bit set)."""
-    if raw and raw[0] & 0x80:
+    if raw and raw[0] in _BASE256:
         if raw[0] == 0xFF:
             raise Fatal("archive-invalid", member, f"negative {what} in tar header")
         return int.from_bytes(bytes([raw[0] & 0x7F]) + raw[1:], "big")
@@ -60,6 +73,18 @@ def number(raw: bytes, what: str, member: str) -> int:
     if not _OCTAL.fullmatch(text):
         raise Fatal("archive-invalid", member, f"{what} field {text[:16]!r} is not octal")
     return int(text, 8)
+
+
+def check_numbers(block: bytes, where: str) -> None:
+    """Refuse a header whose unused numeric fields are not numbers.
+
+    The gate never reads mode, owner or times, but extractors do, and `tarfile` refuses the
+    whole archive over one bad field: a header the gate calls clean must be one they all read.
+    """
+    for start, end, what in _OTHER_NUMBERS:
+        if block[start] not in _BASE256 and not _OCTAL_FIELD.fullmatch(block, start, end):
+            text = block[start:end].split(b"\0", 1)[0]
+            raise Fatal("archive-invalid", "", f"{what} field {text!r} of the {where} is not octal")
 
 
 def parse_pax(data: bytes, member: str) -> dict[str, bytes]:
@@ -106,6 +131,8 @@ class TarParser:
         self._longlink: bytes | None = None
         self._pax: dict[str, bytes] = {}
         self._global_pax: dict[str, bytes] = {}
+        #: an extended header was read and no member has used it yet
+        self._pending = False
 
     def feed(self, buf: bytes) -> None:
         n = len(buf)
@@ -177,7 +204,7 @@ class TarParser:
 
     def _header(self, block: bytes) -> None:
         if block == _ZERO_BLOCK:
-            if self._longname is not None or self._longlink is not None or self._pax:
+            if self._pending:
                 raise Fatal(
                     "archive-invalid",
                     "",
@@ -194,6 +221,7 @@ class TarParser:
                 raise Fatal(
                     "archive-invalid", "", f"bad tar header checksum at tar offset {self._offset}"
                 )
+        check_numbers(block, where)
         kind = block[156:157]
         size = number(block[124:136], "size", where)
 
@@ -226,6 +254,7 @@ class TarParser:
         sparse = any(k.startswith("GNU.sparse.") for k in pax)
         self._longname = self._longlink = None
         self._pax = {}
+        self._pending = False
         if kind == b"\0" and raw_name.endswith(b"/"):
             kind = b"5"  # pre-POSIX directory: old-style regular type with a trailing slash
 
@@ -244,6 +273,7 @@ class TarParser:
                 f"{self._offset}, over the {limit}-byte limit",
             )
         buf = bytearray()
+        self._pending = True
 
         def done() -> None:
             data = bytes(buf)

@@ -5,7 +5,7 @@ other than the parser's documented error type is a crash (also a bug). The four 
 
 - `loaders`: strict JSON/YAML (webhook/contracts/strict.py). Oracle: what the gate accepts, the
   stdlib `json` / PyYAML's `CSafeLoader` read identically, and it is JSON-compatible data.
-- `tar`: the streaming tar.gz inspector (webhook/integrity/archive*.py), the bytes gzipped
+- `tar`: the streaming tar.gz inspector (webhook/integrity/archive/), the bytes gzipped
   first. Differential oracle: Python's `tarfile` on the same bytes. An archive the gate finds
   clean must parse in `tarfile` with the same member count, every member must pass
   `tarfile.data_filter`, be a file/dir/link, appear once, and SHA256SUMS must vouch for what
@@ -292,7 +292,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 #: the modules each target exercises (for the coverage report)
 MODULES: dict[str, list[str]] = {
     "loaders": ["webhook/contracts/strict.py"],
-    "tar": ["webhook/integrity/archive*.py"],
+    "tar": ["webhook/integrity/archive/*.py"],
     "multipart": ["webhook/server/uploads.py"],
     "dsse": ["webhook/integrity/dsse.py"],
 }

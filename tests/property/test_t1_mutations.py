@@ -159,20 +159,13 @@ FREE_FIELDS = {
     "database.host": "not security relevant",
     "ports.*.name": "a label; strings only, and null means absent",
 }
-#: known, reported bugs (issue 11): these mutations are ALLOWed today but must BLOCK
-KNOWN_REMOVALS = {
-    "security": "issue 11 item 9: a missing security section passes no-root and no-privileged",
-    "security.run_as_root": "issue 11 item 9: missing security.run_as_root passes no-root",
-    "security.privileged": "issue 11 item 9: missing security.privileged passes no-privileged",
-}
+#: known, reported bugs (issue 11): ALLOWed on main when written, must BLOCK. Item 9 (a missing
+#: security section or field, a hostname in `bind`) was fixed alongside and is unmarked.
+KNOWN_REMOVALS: dict[str, str] = {}
 KNOWN_RETYPES = {
     ("database.password_ref", t): "issue 11 item 3: a non-reference value under a "
     "secret-named key passes no-inline-secrets"
     for t in ("true", "false", "zero", "int", "float", "str", "list", "map")
-} | {
-    ("security", "null"): KNOWN_REMOVALS["security"],
-    ("security", "map"): KNOWN_REMOVALS["security"],
-    ("ports.*.bind", "str"): "issue 11 item 9: a hostname in bind ('x') passes no-public-bind",
 }
 #: a different value of the right type that is still a good config
 BENIGN_RETYPES = {
@@ -294,8 +287,7 @@ def _swap_cases() -> list[Any]:
     for old, new, verdict in SWAPS:
         marks = []
         if new in KNOWN_SWAPS:
-            why = AMBIGUOUS if verdict == "ambiguous" else KNOWN_REMOVALS["security.privileged"]
-            marks = [pytest.mark.xfail(strict=True, reason=why)]
+            marks = [pytest.mark.xfail(strict=True, reason=AMBIGUOUS)]
         out.append(pytest.param(old, new, verdict, id=new, marks=marks))
     return out
 

@@ -18,7 +18,9 @@ from webhook.contracts.models import (
     ResourceDescriptor,
 )
 from webhook.contracts.reasons import builtin_reason
-from webhook.integrity import STRONG, Digest, digests_equal
+from webhook.contracts.strict import load_json
+from webhook.errors import InputError
+from webhook.integrity import STRONG, Digest, digests_equal, parse_envelope
 from webhook.pipelines.claims import env_claim
 from webhook.pipelines.inputs import ATTESTATION_FILE, SNAPSHOT_FILE, WAL_DIR
 from webhook.policies.context import Env
@@ -206,3 +208,23 @@ def check_statement(
     out += check_snapshot_subject(subjects, expected=expected, actual_sha256=snapshot_sha256)
     out += check_wal_subjects(subjects, wal_declared)
     return out
+
+
+def statement_expires(attestation: bytes) -> datetime | None:
+    """`predicate.expires` of an attestation's statement, read WITHOUT verifying it.
+
+    For caches only, to end a cached decision's life when its statement expires: an unverified
+    date can only matter for a decision that did not verify (a BLOCK), and an ALLOW's came from
+    a verified statement. None when there is no readable, timezone-aware expiry.
+    """
+    try:
+        envelope = parse_envelope(attestation, file=ATTESTATION_FILE)
+        doc = load_json(envelope.payload, source=ATTESTATION_FILE)
+    except (InputError, ValueError):
+        return None
+    predicate = doc.get("predicate") if isinstance(doc, dict) else None
+    expires = predicate.get("expires") if isinstance(predicate, dict) else None
+    if not isinstance(expires, str):
+        return None
+    ts, _ = parse_time(expires, field="predicate.expires")
+    return ts

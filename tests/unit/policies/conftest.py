@@ -36,10 +36,17 @@ def good_config() -> dict[str, Any]:
 
 
 def config_with(yaml_patch: str) -> dict[str, Any]:
-    """The good config with top-level keys replaced by those in `yaml_patch` (YAML text)."""
+    """The good config with top-level keys replaced by those in `yaml_patch` (YAML text).
+
+    A `security` mapping is overlaid on the compliant one instead, so a patch changes one
+    assertion: an absent security field is itself a finding (issue 11, fail closed).
+    """
     cfg = good_config()
     patch = yaml.safe_load(yaml_patch)
     assert isinstance(patch, dict)
+    security = patch.get("security")
+    if isinstance(security, dict):
+        patch["security"] = {**cfg["security"], **security}
     cfg.update(patch)
     return cfg
 

@@ -53,14 +53,50 @@ def test_public_binds(bind: str) -> None:
         "fd00::1",
         "fe80::1%eth0",
         "localhost",
-        "db.internal",
+        "LOCALHOST:8080",
         "10.0.0.0/8",
-        "db.internal:5432",
     ],
 )
 def test_private_binds(bind: str) -> None:
     assert public_bind(bind) is None
     assert valid_bind(bind)
+
+
+@pytest.mark.parametrize(
+    "bind",
+    [
+        "db.internal",
+        "db.internal:5432",
+        "example.com",
+        "localhost.attacker.tld",
+        "localhost.",
+        "my-localhost",
+        "127.1",
+        "0x7f.1",
+        "10.1",
+    ],
+)
+def test_host_names_and_short_ipv4_forms_are_refused(bind: str) -> None:
+    """Issue 11 item 9: the gate does not resolve names, so it cannot vouch for one."""
+    assert valid_bind(bind)
+    why = public_bind(bind)
+    assert why is not None and ("host name" in why or "short IPv4 form" in why)
+    cfg = config_with("ports: [{name: a, port: 1, exposure: internal}]")
+    cfg["ports"][0]["bind"] = bind
+    for env, action in (("prod", "enforce"), ("staging", "warn")):
+        [finding] = run_t1(cfg, env)
+        assert (finding.policy, finding.field, finding.action) == (
+            "no-public-bind",
+            "ports[0].bind",
+            action,
+        )
+
+
+def test_short_ipv4_form_names_the_address() -> None:
+    assert public_bind("127.1") == (
+        "a short IPv4 form that other parsers read as a host name (write 127.0.0.1)"
+    )
+    assert public_bind("0.0") == "all interfaces"
 
 
 @pytest.mark.parametrize(
@@ -356,7 +392,7 @@ def test_messages_stay_on_one_line_whatever_the_input() -> None:
     }
     for env in ("prod", "staging"):
         findings = run_t1(cfg, env)
-        assert len(findings) == 7
+        assert len(findings) == 9
         for finding in findings:
             assert "\n" not in finding.message, finding
             assert "\n" not in finding.field, finding

@@ -55,10 +55,18 @@ def valid_bind(bind: str) -> bool:
     return True
 
 
-def public_bind(bind: str) -> str | None:
-    """Why a bind address is public ("all interfaces", ...), or None when it is not.
+#: the one host name accepted: it means loopback by convention (RFC 6761), not by lookup
+LOOPBACK_NAMES = frozenset({"localhost"})
 
-    Pure string/address arithmetic: hostnames are not resolved (no I/O), so they pass.
+
+def public_bind(bind: str) -> str | None:
+    """Why a bind address is not acceptable ("all interfaces", ...), or None when it is.
+
+    Pure string/address arithmetic, no I/O: a host name is not resolved, so the gate cannot know
+    what it binds to, and any host name but `localhost` is refused (`db.internal` may resolve to
+    a public address; `localhost.attacker.tld` certainly can). Short IPv4 forms that the C
+    resolver accepts ("0", "127.1", "0x7f.1") are refused too unless they mean all interfaces
+    (then said so): other parsers read them as host names.
     """
     host = _split(bind)[0].strip()
     if host in ("", "*"):
@@ -74,12 +82,17 @@ def public_bind(bind: str) -> str | None:
     try:
         addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
     except ValueError:
+        if host.lower() in LOOPBACK_NAMES:
+            return None
         if not _INET_ATON.fullmatch(host):
-            return None
+            return "a host name, whose address the gate cannot know (it does not resolve names)"
         try:
-            addr = ipaddress.IPv4Address(socket.inet_aton(host))
+            short = ipaddress.IPv4Address(socket.inet_aton(host))
         except OSError:
-            return None
+            return "a host name, whose address the gate cannot know (it does not resolve names)"
+        if short.is_unspecified:
+            return "all interfaces"
+        return f"a short IPv4 form that other parsers read as a host name (write {short})"
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
     if addr.is_unspecified:

@@ -12,56 +12,78 @@ from webhook.policies.registry import Param, Violation, register
 _MAX_UID = 2**32 - 1
 
 
-def _security(ctx: PolicyContext) -> tuple[Mapping[str, Any], Violation | None]:
-    """The security section ({} when absent) or a violation when it is not a mapping."""
+def _security(ctx: PolicyContext) -> tuple[Mapping[str, Any] | None, Violation | None]:
+    """The security section (None when absent or null) or a violation when it is not a mapping."""
     section = lookup(config_of(ctx), "security")
     if section is MISSING or section is None:
-        return {}, None
+        return None, None
     if not isinstance(section, Mapping):
         env = ctx.effective_env
-        return {}, Violation(
+        return None, Violation(
             "security", f"{env} requires security to be a mapping ({found(section)})"
         )
     return section, None
 
 
-def _false_or_absent(security: Mapping[str, Any], key: str, env: str) -> Violation | None:
-    """A boolean switch that must be false or absent: true is named as such, anything else
-    (a string "false", a number) is not a boolean and is refused with what was found."""
-    value = lookup(security, key)
-    if value is MISSING or value is False:
-        return None
+def _must_be_false(security: Mapping[str, Any] | None, key: str, env: str) -> Violation | None:
+    """A switch that must be stated false: true is named as such; absent, null or a non-boolean
+    (a string "false", a number) is not the safe assertion and is refused with what was found.
+
+    One rule for every security assertion, as for tls.enabled: the default is never assumed safe.
+    """
     field = f"security.{key}"
+    if security is None:
+        return Violation(field, f"{env} requires {field}: false (no security section)")
+    value = lookup(security, key)
+    if value is False:
+        return None
     if value is True:
         return Violation(field, f"{env} forbids {field}: true (found true)")
     return Violation(field, f"{env} requires {field}: false ({found(value)})")
 
 
+def _non_root_uid(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_UID
+
+
 @register("no-privileged", scenarios=("T1",))
 def no_privileged(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterator[Violation]:
-    """security.privileged must be false or absent."""
+    """security.privileged must be stated false (absent counts as privileged)."""
     env = ctx.effective_env
     security, bad = _security(ctx)
     if bad is not None:
         yield bad
         return
-    violation = _false_or_absent(security, "privileged", env)
+    violation = _must_be_false(security, "privileged", env)
     if violation is not None:
         yield violation
 
 
 @register("no-root", scenarios=("T1",))
 def no_root(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterator[Violation]:
-    """security.run_as_root must not be true and security.run_as_user must not be 0."""
+    """security.run_as_root must be stated false, or run_as_user a non-zero uid; uid 0 never.
+
+    Absent both, the image's user decides, which is root more often than not: a finding.
+    """
     env = ctx.effective_env
     security, bad = _security(ctx)
     if bad is not None:
         yield bad
         return
-    violation = _false_or_absent(security, "run_as_root", env)
-    if violation is not None:
-        yield violation
-    uid = lookup(security, "run_as_user")
+    uid = MISSING if security is None else lookup(security, "run_as_user")
+    root = MISSING if security is None else lookup(security, "run_as_root")
+    if root is MISSING or root is None:
+        if not _non_root_uid(uid):
+            what = "no security section" if security is None else found(root)
+            yield Violation(
+                "security.run_as_root",
+                f"{env} requires security.run_as_root: false or a non-zero "
+                f"security.run_as_user ({what})",
+            )
+    else:
+        violation = _must_be_false(security, "run_as_root", env)
+        if violation is not None:
+            yield violation
     if uid is MISSING:
         return
     if not isinstance(uid, int) or isinstance(uid, bool):
@@ -103,6 +125,8 @@ def no_added_caps(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterator[Vio
     if bad is not None:
         yield bad
         return
+    if security is None:
+        return  # no capabilities listed: none added
     allow = frozenset(_cap_name(c) for c in params.get("allow", ())) - {"ALL"}
     expected = f"expected none except {', '.join(sorted(allow))}" if allow else "expected none"
     caps = lookup(security, "capabilities")

@@ -17,6 +17,7 @@ from typing import Any
 
 from webhook import __version__
 from webhook.artifacts import artifact_dir, migration_inputs, read_limited, replication_inputs
+from webhook.atomicfile import write_atomic
 from webhook.audit import open_store, record_decision
 from webhook.audit.cli import register as register_audit
 from webhook.contracts.decision import Decision
@@ -125,10 +126,9 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         if path.exists() and not args.force:
             raise UsageError("already exists (use --force to overwrite)", file=str(path))
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(private_key_pem(key))
-    public.write_bytes(public_key_pem(key.public_key()))
+    # atomic and O_EXCL: never through a symlink at the name, never an old file's wider mode
+    write_atomic(private, private_key_pem(key), mode=0o600)
+    write_atomic(public, public_key_pem(key.public_key()), mode=0o644)
     kid = key_id(key.public_key())
     if args.output == "json":
         print(

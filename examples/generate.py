@@ -325,7 +325,7 @@ def make_t2() -> None:
     )
     t2(
         "t2_bad_snapshot_altered",
-        {"decision": "BLOCK", "policies": ["snapshot-hash-mismatch"]},
+        {"decision": "BLOCK", "policies": ["attestation-mismatch", "snapshot-hash-mismatch"]},
         "the snapshot was replaced after the manifest and attestation were made",
         after_sign=lambda f: (f / "snapshot.tar.gz").write_bytes(
             snapshot_bytes({**SNAPSHOT_MEMBERS, "base/PG_VERSION": b"15\n"})
@@ -344,7 +344,7 @@ def make_t2() -> None:
     )
     t2(
         "t2_bad_weak_hash",
-        {"decision": "BLOCK", "policies": ["weak-hash-forbidden"]},
+        {"decision": "BLOCK", "policies": ["snapshot-hash-unverifiable", "weak-hash-forbidden"]},
         "expected_snapshot_hash uses md5 (outdated hashing)",
         manifest=lambda m: {
             **m,
@@ -369,7 +369,7 @@ def make_t2() -> None:
 
     t2(
         "t2_bad_archive_traversal",
-        {"decision": "BLOCK", "policies": ["archive-path-traversal"]},
+        {"decision": "BLOCK", "policies": ["archive-checksum-mismatch", "archive-path-traversal"]},
         "the snapshot carries a member that escapes the extraction root",
         snapshot=snapshot_bytes(SNAPSHOT_MEMBERS, extra=traversal),
     )

@@ -30,6 +30,7 @@ from http import HTTPStatus
 from typing import Any, Literal, get_args
 
 from uvicorn.config import Config
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
@@ -116,6 +117,18 @@ def guarded_protocol(
     return GuardedHttpToolsProtocol
 
 
+class _TrackedFlow(FlowControl):
+    """uvicorn's flow control, remembering whether the gate paused reading during a window."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        super().__init__(transport)
+        self.paused_in_window = False
+
+    def pause_reading(self) -> None:
+        self.paused_in_window = True
+        super().pause_reading()
+
+
 class _Guarded(HttpToolsProtocol):
     _limits: ConnectionLimits
     _clients: ClientCounter
@@ -138,10 +151,12 @@ class _Guarded(HttpToolsProtocol):
         self._head_bytes = 0
         self._body_window = 0
         self._dead = False
+        self._flow: _TrackedFlow | None = None
 
     # -- connection ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.flow = self._flow = _TrackedFlow(transport)
         key = self.client[0] if self.client else ""
         if not self._clients.acquire(key):
             self._refuse("per-client-limit", None)
@@ -241,7 +256,11 @@ class _Guarded(HttpToolsProtocol):
         if self._dead or cycle is None or not cycle.more_body:
             return
         needed = max(1, int(self._limits.body_min_rate * self._limits.body_timeout))
-        ours = self.flow.read_paused or cycle.waiting_for_100_continue
+        flow = self._flow
+        if flow is None:
+            return
+        ours = flow.paused_in_window or cycle.waiting_for_100_continue
+        flow.paused_in_window = flow.read_paused  # still paused: the next window is ours too
         if ours or self._body_window >= needed:
             self._body_window = 0  # the gate held the body back, or the client kept the pace
             self._body_timer = self.loop.call_later(self._limits.body_timeout, self._on_body_tick)

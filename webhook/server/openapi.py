@@ -28,13 +28,15 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     text = {
         400: "Malformed request (bad multipart, bad query parameter, an env other than "
-        "prod or staging)",
+        "prod or staging, a text part holding a lone surrogate)",
+        408: "Request body slower than the server's minimum rate (connection closed)",
         401: "Missing or invalid bearer token",
         403: "Token lacks the required role, or the requested env is outside its scope",
         404: "Not found",
         413: "Body or part over its size limit",
         415: "Wrong Content-Type",
-        503: "Audit store unavailable",
+        503: "Audit store or upload spool unavailable",
+        507: "Upload spool full (uploads in flight hold its budget): try again later",
     }
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
 
@@ -99,7 +101,7 @@ def _validate_op(summary: str, body: dict[str, Any], required: list[str]) -> dic
         "responses": {
             "200": _json(_ref("Decision"), "ALLOW"),
             "422": _json(_ref("Decision"), "BLOCK; every reason in `reasons`"),
-            **_errors(400, 401, 403, 413, 415),
+            **_errors(400, 401, 403, 408, 413, 415, 503, 507),
         },
     }
 
@@ -216,7 +218,7 @@ def openapi_document() -> dict[str, Any]:
                             "name": "alert_id",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "integer"},
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
                         }
                     ],
                     "responses": {

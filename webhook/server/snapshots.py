@@ -45,8 +45,12 @@ def _below_root(path: str, root: Path) -> list[str] | None:
 
 def open_snapshot(uri: object, root: Path | None, max_bytes: int) -> Opened:
     """Open the snapshot a `file://` uri names below `root`, or say why not (module docstring)."""
+    if uri is None:
+        return Opened(None, "the snapshot uri is missing (give a file:// URI)", refused=True)
     if not isinstance(uri, str):
-        return Opened(None, f"must be a string, not {type(uri).__name__}", refused=True)
+        return Opened(
+            None, f"the snapshot uri must be a string, not {type(uri).__name__}", refused=True
+        )
     parts = urlsplit(uri)
     if parts.scheme != "file":
         return Opened(

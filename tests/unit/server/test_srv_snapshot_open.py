@@ -151,3 +151,19 @@ def test_wal_segments_are_read_without_following_a_swapped_in_symlink(
     os.replace(swapped, wal / name)
     with pytest.raises(InputError, match="is a symlink"):
         hash_file(segment, file=f"wal_files/{name}")
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "message"),
+    [
+        ({"uri": 5}, "the snapshot uri must be a string, not int"),
+        ({}, "the snapshot uri is missing"),
+        ("file:///x", "the snapshot uri is missing"),
+    ],
+)
+def test_a_malformed_snapshot_field_blocks(
+    tree: tuple[Path, Path], snapshot: object, message: str
+) -> None:
+    root, _ = tree
+    conv = replication_request({"spec": {**SPEC, "snapshot": snapshot}}, SnapshotPolicy(root, 9))
+    assert [m[: len(message)] for m in refused(conv)] == [message]

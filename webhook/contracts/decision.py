@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from webhook.contracts.redact import MAX_SHOWN, is_secret_path, redact_text
 
 Scenario = Literal["T1", "T2"]
 Verdict = Literal["ALLOW", "BLOCK"]
@@ -26,6 +28,19 @@ class Reason(BaseModel):
     file: str | None = None
     action: Action = "enforce"
 
+    @field_validator("field", "file")
+    @classmethod
+    def _safe_where(cls, value: str | None) -> str | None:
+        """Field paths and file names come from input too (a secret-shaped key, a tar member)."""
+        return redact_text(value) if value else value
+
+    @field_validator("message")
+    @classmethod
+    def _safe_message(cls, value: str, info: ValidationInfo) -> str:
+        """The root of "no secret echoes": every raiser's message is redacted and capped here."""
+        where = info.data.get("field")
+        return redact_text(value, secret=isinstance(where, str) and is_secret_path(where))
+
     def line(self) -> str:
         """Linter-style one-liner: `file: field: [policy] message`."""
         where = ": ".join(p for p in (self.file, self.field) if p)
@@ -44,6 +59,11 @@ class Step(BaseModel):
     name: str
     ok: bool
     detail: str | None = None
+
+    @field_validator("detail")
+    @classmethod
+    def _safe_detail(cls, value: str | None) -> str | None:
+        return redact_text(value) if value else value
 
 
 class Decision(BaseModel):
@@ -65,6 +85,12 @@ class Decision(BaseModel):
     subject: dict[str, str] = Field(default_factory=dict)
     digests: dict[str, str] = Field(default_factory=dict)
     policy_bundle: str
+
+    @field_validator("subject")
+    @classmethod
+    def _safe_subject(cls, value: dict[str, str]) -> dict[str, str]:
+        """The subject is copied from the unvalidated manifest: a version may hold anything."""
+        return {k: redact_text(v, limit=MAX_SHOWN * 4) for k, v in value.items()}
 
     @property
     def allowed(self) -> bool:

@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from webhook.contracts.redact import redact_text
+from webhook.contracts.secret_shapes import is_secret_key
+
 Env = Literal["prod", "staging"]
 ENVS: tuple[str, ...] = ("prod", "staging")
 
@@ -141,10 +144,19 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return out or "(document)"
 
 
+def _shown(found: Any, loc: tuple[int | str, ...]) -> str:
+    """The offending input as a message may show it: never under a secret-named key, capped."""
+    if isinstance(found, dict | list):
+        return type(found).__name__
+    last = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if last and is_secret_key(last):
+        return f"a literal value ({len(found)} chars)" if isinstance(found, str) else "a literal"
+    return redact_text(repr(found))
+
+
 def _describe(err: Mapping[str, Any]) -> str:
     kind = err.get("type", "")
-    found = err.get("input")
-    shown = repr(found) if not isinstance(found, dict | list) else type(found).__name__
+    shown = _shown(err.get("input"), tuple(err.get("loc", ())))
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":

@@ -1,15 +1,19 @@
 """Secret-handling checks (T1): secrets come from a secret store by reference, never inline.
 
-Messages never contain a suspected secret: only its length, or the scheme of a wrong reference.
+What looks like a secret (key names, value shapes) is `webhook.contracts.secret_shapes`, shared
+with redaction. A reference is an allowed scheme and a path; `${VAR}` placeholders are not
+references (they say nothing about where the value comes from, and wrapping a literal in `${}`
+would be a way around the check). Messages never contain a suspected secret: only its length,
+or the scheme of a wrong reference.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from webhook.contracts.secret_shapes import Hit, first_secret, is_secret_key
 from webhook.policies._describe import kind
 from webhook.policies.checks._util import MISSING, child, config_of, found_literal, lookup
 from webhook.policies.context import PolicyContext
@@ -25,53 +29,14 @@ _SCHEME_PARAM = Param(
 )
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*://)", re.IGNORECASE)
 
-# key names that hold a secret: by their last word ("db_password", "apiToken") or last two words
-_SECRET_WORDS = frozenset(
-    {
-        "password",
-        "passwd",
-        "pwd",
-        "pass",
-        "passphrase",
-        "secret",
-        "token",
-        "apikey",
-        "credential",
-        "credentials",
-    }
-)
-_SECRET_PAIRS = frozenset(
-    {
-        ("api", "key"),
-        ("private", "key"),
-        ("access", "key"),
-        ("secret", "key"),
-        ("signing", "key"),
-        ("encryption", "key"),
-        ("master", "key"),
-        ("client", "secret"),
-    }
-)
-# values that are secrets wherever they appear
-_SECRET_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("a PEM private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
-    (
-        "an AWS access key id",
-        re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
-    ),
-    (
-        "a GitHub token",
-        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
-    ),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    (
-        "a URL with an embedded password",
-        re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I),
-    ),
-)
 _MAX_DEPTH = 64
 _MAX_NODES = 200_000
+#: strings at least this long are scanned once per object, however often YAML aliases repeat them
+_MEMO_AT = 256
+#: mapping keys that name an environment entry (`{name: DB_PASSWORD, value: ...}`) ...
+_ENTRY_NAMES = frozenset({"name", "key", "env", "variable", "var", "parameterkey"})
+#: ... and the key that then holds its value
+_ENTRY_VALUES = frozenset({"value", "parametervalue"})
 
 
 def is_reference(value: str, schemes: tuple[str, ...]) -> bool:
@@ -92,28 +57,6 @@ def _not_a_reference(value: str, schemes: tuple[str, ...]) -> str:
     if scheme in schemes:
         return f"found an empty or malformed {scheme} reference"
     return f"found scheme {scheme} ({len(value)} chars)"
-
-
-_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
-_NON_WORD = re.compile(r"[^a-z0-9]+")
-
-
-def _key_words(key: str) -> list[str]:
-    spaced = _CAMEL.sub(r"\1_\2", key)
-    return [w for w in _NON_WORD.split(spaced.lower()) if w]
-
-
-@functools.lru_cache(maxsize=4096)
-def is_secret_key(key: str) -> bool:
-    """Does this key name say it holds a secret? 'db_password' yes, 'password_file' no.
-
-    Cached: configs reuse the same few hundred key names, and this runs for every key of every
-    config (it was the costliest line of the engine's profile).
-    """
-    words = _key_words(key)
-    if not words:
-        return False
-    return words[-1] in _SECRET_WORDS or tuple(words[-2:]) in _SECRET_PAIRS
 
 
 @register("secrets-ref-required", scenarios=("T1",), params={"schemes": _SCHEME_PARAM})
@@ -141,7 +84,13 @@ def secrets_ref_required(ctx: PolicyContext, params: Mapping[str, Any]) -> Itera
 
 
 class _Walk:
-    """Depth- and size-bounded walk of the config; on overflow it reports, it does not give up."""
+    """Depth- and size-bounded walk of the config; on overflow it reports, it does not give up.
+
+    Under a secret-named key (or the `value` of a secret-named environment entry) every leaf
+    must be a reference, null or empty, whatever its type: a list, a mapping, a number or a
+    boolean is a literal all the same. Everywhere else strings, and mapping keys, are scanned
+    for secret shapes (`secret_shapes.find_secrets`).
+    """
 
     def __init__(self, env: str, schemes: tuple[str, ...]) -> None:
         self.env = env
@@ -149,8 +98,9 @@ class _Walk:
         self.nodes = 0
         first = schemes[0] if schemes else "vault://"
         self.expected = f"expected a secret-store reference such as {first}..."
+        self.memo: dict[int, Hit | None] = {}
 
-    def value(self, path: str, value: Any, depth: int) -> Iterator[Violation]:
+    def value(self, path: str, value: Any, depth: int, secret: bool = False) -> Iterator[Violation]:
         self.nodes += 1
         if depth > _MAX_DEPTH or self.nodes > _MAX_NODES:
             yield Violation(
@@ -160,35 +110,77 @@ class _Walk:
             )
             raise _Stop
         if isinstance(value, Mapping):
-            for key, item in value.items():
-                where = child(path, key)
-                if isinstance(key, str) and is_secret_key(key) and self._literal(item):
-                    yield self._inline(where, item)
-                else:
-                    yield from self.value(where, item, depth + 1)
-        elif isinstance(value, list):
+            yield from self.mapping(path, value, depth, secret)
+        elif isinstance(value, list | tuple):
             for i, item in enumerate(value):
-                yield from self.value(child(path, i), item, depth + 1)
+                yield from self.value(child(path, i), item, depth + 1, secret)
+        elif secret:
+            if not self._absent_or_reference(value):
+                yield self._inline(path or "(root)", value)
         elif isinstance(value, str):
-            for what, pattern in _SECRET_VALUES:
-                if pattern.search(value):
-                    yield Violation(
-                        path or "(root)",
-                        f"{self.env} forbids inline secrets: the value looks like {what} "
-                        f"({found_literal(value)}); {self.expected}",
-                    )
-                    break
+            hit = self._scan(value)
+            if hit is not None:
+                yield Violation(
+                    path or "(root)",
+                    f"{self.env} forbids inline secrets: the value looks like {hit.what} "
+                    f"({found_literal(value)}); {self.expected}",
+                )
 
-    def _literal(self, value: Any) -> bool:
-        if isinstance(value, str):
-            return bool(value) and not is_reference(value, self.schemes)
-        return isinstance(value, int | float) and not isinstance(value, bool)
+    def mapping(
+        self, path: str, value: Mapping[Any, Any], depth: int, secret: bool
+    ) -> Iterator[Violation]:
+        entry = not secret and _secret_entry(value)
+        for key, item in value.items():
+            where = child(path, key)
+            if isinstance(key, str) and (hit := self._scan(key)) is not None:
+                yield Violation(
+                    where,
+                    f"{self.env} forbids inline secrets: the key itself looks like {hit.what} "
+                    f"({found_literal(key)}); {self.expected}",
+                )
+            inner = secret or (
+                isinstance(key, str)
+                and (is_secret_key(key) or (entry and key.casefold() in _ENTRY_VALUES))
+            )
+            yield from self.value(where, item, depth + 1, inner)
+
+    def _scan(self, text: str) -> Hit | None:
+        """The first secret shape in text; long strings once per object (aliases repeat them)."""
+        if len(text) < _MEMO_AT:
+            return first_secret(text, is_reference=self._is_reference)
+        key = id(text)
+        if key not in self.memo:
+            self.memo[key] = first_secret(text, is_reference=self._is_reference)
+        return self.memo[key]
+
+    def _is_reference(self, value: str) -> bool:
+        return is_reference(value, self.schemes)
+
+    def _absent_or_reference(self, value: Any) -> bool:
+        if value is None or value == "":
+            return True
+        return isinstance(value, str) and is_reference(value, self.schemes)
 
     def _inline(self, where: str, value: Any) -> Violation:
-        what = found_literal(value) if isinstance(value, str) else "found a literal number"
+        what = (
+            found_literal(value) if isinstance(value, str) else f"found a literal ({kind(value)})"
+        )
         return Violation(
             where, f"{self.env} forbids inline secrets in {where} ({what}); {self.expected}"
         )
+
+
+def _secret_entry(value: Mapping[Any, Any]) -> bool:
+    """`{name: DB_PASSWORD, value: ...}`: an environment entry whose name says secret."""
+    for key, item in value.items():
+        if (
+            isinstance(key, str)
+            and key.casefold() in _ENTRY_NAMES
+            and isinstance(item, str)
+            and is_secret_key(item)
+        ):
+            return True
+    return False
 
 
 class _Stop(Exception):

@@ -1,13 +1,18 @@
 """Strict parsing of untrusted JSON and YAML bytes.
 
 YAML goes through `yaml.CSafeLoader` (the C parser) with a constructor that rejects duplicate
-keys, non-string keys, alias bombs and over-deep nesting; JSON rejects duplicate keys,
-NaN/Infinity and oversized input. Every error is an `InputError` naming the file and the place.
+keys, non-string keys, alias bombs, over-deep nesting and every tag outside the JSON-compatible
+set (`!!binary`, timestamps, `!!set`, custom tags: a value a JSON reader would see differently
+is refused, not converted); JSON rejects duplicate keys, NaN/Infinity and oversized input.
+Both refuse keys of one mapping that differ only in case (`enabled` / `Enabled`): a
+case-insensitive config binder would read either. Every error is an `InputError` naming the
+file and the field.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import yaml
@@ -43,6 +48,23 @@ def _no_duplicates(source: str) -> Any:
         return out
 
     return hook
+
+
+def case_twin(keys: dict[str, str], key: str) -> str | None:
+    """The earlier key of a mapping that equals `key` but for case, recording `key` if none.
+
+    `keys` maps casefolded names to the first spelling seen, per mapping.
+    """
+    folded = key.casefold()
+    first = keys.setdefault(folded, key)
+    return first if first != key else None
+
+
+def _twin_message(first: str, key: str) -> str:
+    return (
+        f"keys {first!r} and {key!r} differ only in case; a case-insensitive config binder "
+        "could read either (keep one)"
+    )
 
 
 def _reject_constant(source: str) -> Any:
@@ -85,15 +107,22 @@ def load_json(data: bytes, *, source: str, limits: ParseLimits = DEFAULT_LIMITS)
 
 
 def _check_depth(value: Any, *, source: str, limit: int) -> None:
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """Nesting within `limit`, and no two keys of one mapping equal but for case."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
-        item, depth = stack.pop()
+        item, depth, where = stack.pop()
         if depth > limit:
-            raise InputError(f"nesting deeper than {limit} levels", file=source)
+            raise InputError(
+                f"nesting deeper than {limit} levels", file=source, field=where or None
+            )
         if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
+            keys: dict[str, str] = {}
+            for k, v in item.items():
+                if (first := case_twin(keys, k)) is not None:
+                    raise InputError(_twin_message(first, k), file=source, field=_path(where, k))
+                stack.append((v, depth + 1, _path(where, k)))
         elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+            stack.extend((v, depth + 1, _path(where, i)) for i, v in enumerate(item))
 
 
 # --- YAML ---------------------------------------------------------------------------------------
@@ -101,6 +130,18 @@ def _check_depth(value: Any, *, source: str, limit: int) -> None:
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+#: the scalar tags whose values JSON can carry unchanged
+_JSON_SCALARS = frozenset(
+    {
+        _STR_TAG,
+        _FLOAT_TAG,
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+    }
+)
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
 def _path(parent: str, key: str | int) -> str:
@@ -153,16 +194,35 @@ class _Builder:
                 )
         self.seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node)
+            return self.scalar(node, where)
         if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
             return [self.build(v, _path(where, i), depth + 1) for i, v in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
             return self.mapping(node, where, depth)
-        raise self.fail(f"unsupported YAML tag {node.tag}", node, where)
+        raise self.fail(f"unsupported YAML tag {_short(node.tag)}", node, where)
+
+    def scalar(self, node: yaml.ScalarNode, where: str) -> Any:
+        """Only JSON-compatible scalars: a date, bytes or a custom tag is refused, named."""
+        if node.tag == _TIMESTAMP_TAG:
+            raise self.fail(
+                "a YAML timestamp is not a JSON value; quote it to keep it as a string", node, where
+            )
+        if node.tag not in _JSON_SCALARS:
+            raise self.fail(
+                f"unsupported YAML tag {_short(node.tag)} (only JSON-compatible values: strings, "
+                "numbers, booleans, null, lists and mappings)",
+                node,
+                where,
+            )
+        value = self.loader.construct_object(node)
+        if node.tag == _FLOAT_TAG and not math.isfinite(value):
+            raise self.fail(f"{node.value!r} is not a finite number (not valid JSON)", node, where)
+        return value
 
     def mapping(self, node: yaml.MappingNode, where: str, depth: int) -> dict[str, Any]:
         self.loader.flatten_mapping(node)  # resolves `<<` merge keys in place
         out: dict[str, Any] = {}
+        keys: dict[str, str] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
                 kind = key_node.tag.rsplit(":", 1)[-1]
@@ -175,8 +235,16 @@ class _Builder:
             key = str(key_node.value)
             if key in out:
                 raise self.fail(f"duplicate key {key!r}", key_node, _path(where, key))
+            if (first := case_twin(keys, key)) is not None:
+                raise self.fail(_twin_message(first, key), key_node, _path(where, key))
             out[key] = self.build(value_node, _path(where, key), depth + 1)
         return out
+
+
+def _short(tag: str) -> str:
+    """`tag:yaml.org,2002:binary` -> `!!binary`; other tags as written."""
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag[len(prefix) :] if tag.startswith(prefix) else tag
 
 
 def load_yaml(data: bytes, *, source: str, limits: ParseLimits = DEFAULT_LIMITS) -> Any:

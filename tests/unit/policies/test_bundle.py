@@ -287,8 +287,8 @@ def test_bundle_error_names_the_field(text: str, field: str, fragment: str) -> N
             id="python tag on a sequence",
         ),
         pytest.param(
-                b"a: !!python/name:os.system ''\n", "unsupported YAML tag", id="python tag scalar"
-            ),
+            b"a: !!python/name:os.system ''\n", "unsupported YAML tag", id="python tag scalar"
+        ),
         pytest.param(b"a: &x [1]\nb: *x\n", "more than 0 YAML alias references", id="alias"),
         pytest.param(b"1: x\n", "expected a string (quote it)", id="non-string key"),
         pytest.param(b"? [a]\n: x\n", "expected a string (quote it)", id="complex key"),

@@ -179,9 +179,13 @@ class _Guarded(HttpToolsProtocol):
                 self._arm_head()
             self._head_bytes += len(data)
         super().data_received(data)
-        too_big = self._head_bytes > self._limits.max_header_bytes
-        if self._reading_head and too_big and not self._dead:
-            self._refuse("header-too-large", too_large(self._limits.max_header_bytes))
+        if self._dead:
+            return
+        if self._reading_head:
+            if self._head_bytes > self._limits.max_header_bytes:
+                self._refuse("header-too-large", too_large(self._limits.max_header_bytes))
+        elif self._body_timer is None:  # a body still to come (most requests come whole)
+            self._body_timer = self.loop.call_later(self._limits.body_timeout, self._on_body_tick)
 
     def send_400_response(self, msg: str) -> None:
         """An unparsable request: JSON and X-Request-ID like every other answer."""
@@ -219,7 +223,6 @@ class _Guarded(HttpToolsProtocol):
             return
         super().on_headers_complete()
         self._body_window = 0
-        self._body_timer = self.loop.call_later(self._limits.body_timeout, self._on_body_tick)
 
     def on_body(self, body: bytes) -> None:
         if self._dead:

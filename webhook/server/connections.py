@@ -187,6 +187,11 @@ class _Guarded(HttpToolsProtocol):
         elif self._body_timer is None:  # a body still to come (most requests come whole)
             self._body_timer = self.loop.call_later(self._limits.body_timeout, self._on_body_tick)
 
+    def _should_upgrade_to_ws(self) -> bool:
+        """Never: the gate serves no WebSocket, and an upgrade would hand the connection to a
+        protocol without these guards (its per-client slot never given back)."""
+        return False
+
     def send_400_response(self, msg: str) -> None:
         """An unparsable request: JSON and X-Request-ID like every other answer."""
         self._refuse("malformed-http", _response(400, "bad-request", msg))

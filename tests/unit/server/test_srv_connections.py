@@ -330,3 +330,20 @@ def test_refusals_carry_a_request_id() -> None:
     with serve(ConnectionLimits()) as served, connect(served) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n" + lines + b"\r\n")
         assert _json_answer(read_all(sock), 431)["error"] == "header-too-large"
+
+
+UPGRADE = (
+    b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def test_a_websocket_upgrade_stays_guarded_http() -> None:
+    """An upgrade used to hand the connection to uvicorn's WebSocket protocol: unguarded, and
+    its per-client slot never given back (the client was refused for good)."""
+    with serve(ConnectionLimits(max_per_client=1)) as served:
+        for _ in range(3):
+            with connect(served) as sock:
+                sock.sendall(UPGRADE)
+                assert read_all(sock).startswith(b"HTTP/1.1 200")  # the gate closes: released
+        assert get(served).startswith(b"HTTP/1.1 200")  # the slot came back every time

@@ -34,6 +34,7 @@ T = TypeVar("T")
 #: how long past the engine deadline the backstop waits for a worker thread
 BACKSTOP_GRACE = 0.5
 IO_THREADS = 4
+UI_THREADS = 4
 #: a decision's time budget, s, when its door gives none (`ServerSettings` sets the real ones)
 DEFAULT_BUDGETS: dict[Source, float] = {"admission": 8.0, "api": 120.0, "ui": 120.0, "cli": 120.0}
 NO_BUNDLE = "none"
@@ -158,11 +159,11 @@ class Gate:
         self.state = state
         self.metrics = metrics
         # one bounded pool per door: API uploads that hash for minutes never take the threads
-        # admission needs (the UI shares the API's)
-        api = WorkerPool(api_threads, name="api")
+        # admission needs, nor the UI's (pages mounted on the API port; "cli" never comes here)
+        ui = WorkerPool(UI_THREADS, name="ui")
         self.pools: dict[Source, WorkerPool] = {
-            "admission": WorkerPool(threads, name="admission"), "api": api, "ui": api,
-            "cli": api,
+            "admission": WorkerPool(threads, name="admission"),
+            "api": WorkerPool(api_threads, name="api"), "ui": ui, "cli": ui,
         }  # fmt: skip
         #: each door's other blocking work (parsing, file stats, store reads, health checks):
         #: asyncio's default executor is one pool for all, so a slow audit query could hold the

@@ -128,9 +128,10 @@ def test_queued_work_past_its_deadline_is_never_started(tmp_path: Path) -> None:
 def test_pools_are_apart_and_all_closed(tmp_path: Path) -> None:
     gate = make_gate(tmp_path, threads=2, api_threads=3)
     assert gate.pools["admission"] is not gate.pools["api"]
-    assert gate.pools["ui"] is gate.pools["api"]
+    assert gate.pools["ui"] is not gate.pools["api"]
     threads = [*gate.pools["admission"]._threads, *gate.pools["api"]._threads]
     assert [t.name for t in threads] == ["admission-0", "admission-1", "api-0", "api-1", "api-2"]
+    threads += gate.pools["ui"]._threads
     gate.close(wait=True)
     assert not any(t.is_alive() for t in threads)
 

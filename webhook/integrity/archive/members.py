@@ -15,12 +15,15 @@ import re
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Any, Final
 
-from webhook.integrity.archive.model import ArchiveCheck, ArchiveFinding
+from webhook.integrity.archive.model import ArchiveCheck, ArchiveFinding, Fatal
 from webhook.integrity.archive.tar import decode
 
 _MAX_SYMLINK_HOPS: Final = 40
+#: path components walked resolving symlinks, for the whole archive: a 4 KiB target expanded
+#: under every member would otherwise cost minutes of CPU (held GIL) for one snapshot
+MAX_RESOLVE_STEPS: Final = 2_000_000
 _DRIVE = re.compile(r"[A-Za-z]:")
 #: what each tar type flag extracts as, for identity messages
 KINDS: Final = {
@@ -61,6 +64,9 @@ def unsafe_path(raw: bytes, name: str) -> str | None:
     return None
 
 
+_Node = list[Any]  # [children: dict[str, _Node], target: tuple[str, ...] | None, escapes: bool]
+
+
 class MemberNames:
     """Every member's path and identity, its links, and the findings they make."""
 
@@ -69,10 +75,15 @@ class MemberNames:
         self._report = report
         #: member path -> the regular member it is a hardlink of (chains resolved)
         self.hardlinks: dict[str, str] = {}
-        #: folded member path -> symlink target
-        self._symlinks: dict[str, str] = {}
-        #: (member, target, is_symlink, hardlink target is an earlier file or hardlink)
-        self._link_members: list[tuple[str, str, bool, bool]] = []
+        #: symlinks as a trie of folded components: node = [children, target components or
+        #: None, escapes (absolute or backslash target)]; one dict step per path component
+        self._symlinks: _Node = [{}, None, False]
+        self._has_symlinks = False
+        #: folded parent path -> its resolved key (None: outside); cleared by each new symlink
+        self._parents: dict[str, str | None] = {}
+        self._steps = 0
+        #: (member, its key, target, is_symlink, hardlink target is an earlier file or hardlink)
+        self._link_members: list[tuple[str, str, str, bool, bool]] = []
         #: folded, symlink-resolved path -> (kind, member name) of the member that claimed it
         self._claimed: dict[str, tuple[str, str]] = {}
 
@@ -107,11 +118,16 @@ class MemberNames:
     def _key(self, path: str, name: str, *, report_escape: bool) -> str:
         """The identity of `path`: folded, parent components resolved through archive symlinks."""
         key = fold(path)
-        if not self._symlinks or "/" not in key:
+        if not self._has_symlinks or "/" not in key:
             return key
         parent, _, last = key.rpartition("/")
-        real = self._resolve(parent.split("/"))
-        if real is None:
+        if parent in self._parents:
+            real_parent = self._parents[parent]
+        else:
+            real = self._resolve(parent.split("/"), name)
+            real_parent = None if real is None else "/".join(real)
+            self._parents[parent] = real_parent
+        if real_parent is None:
             if report_escape:
                 self.finding(
                     "archive-link-escape",
@@ -119,7 +135,7 @@ class MemberNames:
                     "member is written through a symlink that leads outside the archive root",
                 )
             return "/" + key  # outside the root: no path inside (none starts with '/') is it
-        return "/".join([*real, last])
+        return f"{real_parent}/{last}" if real_parent else last
 
     def claim(self, key: str, name: str, kind: str) -> None:
         """Report a second member on an already claimed path: only one of them is extracted.
@@ -166,48 +182,78 @@ class MemberNames:
             return
         earlier_file = False
         if symlink:
-            self._symlinks[fold(path)] = target
+            self._add_symlink(key, target)  # where it lands, after parent symlinks
         else:
             real = "/".join(p for p in target.split("/") if p not in ("", "."))
             self.hardlinks[path] = self.hardlinks.get(real, real)
             target_key = self._key(real, name, report_escape=False)
             kind = self._claimed.get(target_key, ("", ""))[0]
             earlier_file = target_key != key and kind in ("file", "hardlink")
-        self._link_members.append((path, target, symlink, earlier_file))
+        self._link_members.append((path, key, target, symlink, earlier_file))
 
-    def _inside(self, parts: Iterable[str]) -> bool:
-        return self._resolve(parts) is not None
+    @property
+    def exhausted(self) -> bool:
+        """The symlink-resolution budget ran out (an archive-bomb finding says so)."""
+        return self._steps > MAX_RESOLVE_STEPS
 
-    def _resolve(self, parts: Iterable[str]) -> list[str] | None:
+    def _add_symlink(self, key: str, target: str) -> None:
+        node = self._symlinks
+        for comp in key.split("/"):
+            node = node[0].setdefault(comp, [{}, None, False])
+        node[1] = tuple(fold(target).split("/"))
+        node[2] = target.startswith("/") or "\\" in target
+        self._has_symlinks = True
+        self._parents.clear()
+
+    def _inside(self, parts: Iterable[str], member: str) -> bool:
+        return self._resolve(parts, member) is not None
+
+    def _resolve(self, parts: Iterable[str], member: str) -> list[str] | None:
         """Resolve folded path components from the root through archive symlinks (bounded).
 
-        None when the path leaves the root (or loops); else the components it lands on.
+        None when the path leaves the root (or loops); else the components it lands on. Each
+        component costs one trie step; all resolutions of one archive share MAX_RESOLVE_STEPS.
         """
         stack: list[str] = []
+        nodes: list[_Node | None] = []
         todo = deque(parts)
         hops = 0
+        steps = self._steps
         while todo:
+            steps += 1
+            if steps > MAX_RESOLVE_STEPS:
+                self._steps = steps
+                raise Fatal(
+                    "archive-bomb",
+                    member,
+                    f"resolving the archive's symlinks takes more than {MAX_RESOLVE_STEPS} steps",
+                )
             comp = todo.popleft()
             if comp in ("", "."):
                 continue
             if comp == "..":
                 if not stack:
+                    self._steps = steps
                     return None
                 stack.pop()
+                nodes.pop()
+                continue
+            parent = nodes[-1] if nodes else self._symlinks
+            node = parent[0].get(comp) if parent is not None else None
+            if node is not None and node[1] is not None:
+                hops += 1
+                if hops > _MAX_SYMLINK_HOPS or node[2]:
+                    self._steps = steps
+                    return None
+                todo.extendleft(reversed(node[1]))
                 continue
             stack.append(comp)
-            target = self._symlinks.get("/".join(stack)) if self._symlinks else None
-            if target is None:
-                continue
-            hops += 1
-            if hops > _MAX_SYMLINK_HOPS or target.startswith("/") or "\\" in target:
-                return None
-            stack.pop()
-            todo.extendleft(reversed(fold(target).split("/")))
+            nodes.append(node)
+        self._steps = steps
         return stack
 
     def check_links(self) -> None:
-        for path, target, symlink, earlier_file in self._link_members:
+        for path, key, target, symlink, earlier_file in self._link_members:
             kind = "symlink" if symlink else "hardlink"
             if target.startswith("/") or _DRIVE.match(target):
                 self.finding("archive-link-escape", path, f"{kind} to absolute path {target!r}")
@@ -218,8 +264,8 @@ class MemberNames:
                 )
                 continue
             # symlinks resolve from the member's directory, hardlinks from the archive root
-            base = fold(path).split("/")[:-1] if symlink else []
-            if not self._inside([*base, *fold(target).split("/")]):
+            base = key.split("/")[:-1] if symlink else []
+            if not self._inside([*base, *fold(target).split("/")], path):
                 self.finding(
                     "archive-link-escape",
                     path,

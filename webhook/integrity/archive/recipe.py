@@ -193,8 +193,13 @@ def inspect_targz(
             fatal = exc
     if fatal is not None:
         report(fatal.finding)
-    names.check_links()
-    names.check_tree()
+    if not names.exhausted:  # else already reported: resolving links would only stop again
+        try:
+            names.check_links()
+            names.check_tree()
+        except Fatal as exc:  # the symlink-resolution budget ran out
+            report(exc.finding)
+            fatal = fatal or exc
     sums_checked = 0
     if fatal is None and members.sums is not None:
         sums_checked = check_sums(members.sums, members.digests, names.hardlinks, report)

@@ -258,3 +258,16 @@ def test_base256_is_only_0x80_or_0xff() -> None:
     """tarfile reads a size field starting 0x81 as text (and fails); so does the gate."""
     with pytest.raises(Fatal, match="is not octal"):
         number(b"\x81" + bytes(10) + b"\x05", "size", "m")
+
+
+def test_all_member_names_together_are_bounded() -> None:
+    """Names are kept to the end (digests, identities): their total is a bomb limit too."""
+    from webhook.integrity import inspect_targz
+
+    ms = [M(f"d/{'n' * 200}{i}", b"") for i in range(50)]
+    data = gz(tar_bytes(ms))
+    assert inspect_targz(io.BytesIO(data), limits=ArchiveLimits(max_name_bytes=20_000)).ok
+    report = inspect_targz(io.BytesIO(data), limits=ArchiveLimits(max_name_bytes=5_000))
+    assert [(f.check, f.message) for f in report.findings] == [
+        ("archive-bomb", "member names and link targets exceed 5000 bytes")
+    ]

@@ -30,6 +30,9 @@ class ArchiveLimits:
     max_expanded_bytes: int = 64 * GiB
     max_ratio: int = 1000
     max_member_name: int = 4096
+    #: all member names together: every name is kept (digests, identities) until the end, so
+    #: 100k names of 4 KiB would hold over a GiB for a snapshot of a few hundred KiB
+    max_name_bytes: int = 32 * MiB
     #: findings kept in the report; a hostile archive could otherwise make millions
     max_findings: int = 1000
 

@@ -50,6 +50,7 @@ class _Members:
         self.names = names
         self._worker = worker
         self.count = 0
+        self._name_bytes = 0
         self.digests: dict[str, bytes] = {}
         self.sums: bytes | None = None
 
@@ -64,6 +65,13 @@ class _Members:
                 name,
                 f"member claims {size} bytes, over the "
                 f"{self.limits.max_expanded_bytes}-byte expansion limit",
+            )
+        self._name_bytes += len(m.raw_name) + len(m.raw_link)
+        if self._name_bytes > self.limits.max_name_bytes:
+            raise Fatal(
+                "archive-bomb",
+                name,
+                f"member names and link targets exceed {self.limits.max_name_bytes} bytes",
             )
         if kind == b"S":
             raise Fatal("archive-invalid", name, "GNU sparse members are not supported")

@@ -10,8 +10,9 @@ trust store) is fixed for the life of a Gate.
 
 What is cached: migrations (T1: time-independent), and replications that hashed a local
 snapshot (the expensive admission step). Replications verified by attestation alone are not
-cached: their verdict depends on the clock (statement expiry). Entries live `ttl` seconds, which
-bounds how long a cached snapshot ALLOW can outlive its attestation's expiry.
+cached: their verdict depends on the clock (statement expiry). Entries live `ttl` seconds, and
+never past the expiry of the attestation they were decided with: a cached ALLOW cannot outlive
+the signed statement that allowed it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ import orjson
 from webhook.contracts.decision import Decision
 from webhook.integrity.pinned import PinnedSource
 from webhook.pipelines import Engine, MigrationInputs, ReplicationInputs
+from webhook.pipelines.statement import statement_expires
 from webhook.policies.context import ENVS, Env
 from webhook.server.logs import utc_timestamp
 
@@ -181,7 +184,8 @@ class DecisionCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._lock = threading.Lock()
-        self._items: OrderedDict[str, tuple[float, Decision]] = OrderedDict()
+        #: key -> (monotonic time stored, wall-clock end of validity or None, decision)
+        self._items: OrderedDict[str, tuple[float, float | None, Decision]] = OrderedDict()
         self.hits = 0
 
     def get(self, key: str, request_id: str) -> Decision | None:
@@ -192,22 +196,26 @@ class DecisionCache:
             item = self._items.get(key)
             if item is None:
                 return None
-            stored, decision = item
-            if now - stored > self.ttl:
+            stored, not_after, decision = item
+            if now - stored > self.ttl or (not_after is not None and time.time() >= not_after):
                 del self._items[key]
                 return None
             self._items.move_to_end(key)
             self.hits += 1
         return restamp(decision, request_id, utc_timestamp())
 
-    def put(self, key: str, decision: Decision) -> None:
+    def put(self, key: str, decision: Decision, *, not_after: datetime | None = None) -> None:
+        """Store `decision`; `not_after` ends its life early (an attestation's expiry)."""
         if self.ttl <= 0:
             return
         # a deadline or internal error says nothing about the inputs: never cache it
         if any(r.policy in ("deadline-exceeded", "internal-error") for r in decision.reasons):
             return
+        end = not_after.timestamp() if not_after is not None else None
+        if end is not None and time.time() >= end:
+            return
         with self._lock:
-            self._items[key] = (time.monotonic(), decision)
+            self._items[key] = (time.monotonic(), end, decision)
             self._items.move_to_end(key)
             while len(self._items) > self.max_entries:
                 self._items.popitem(last=False)
@@ -244,5 +252,11 @@ def evaluate(
             inputs, env=env, request_id=request_id, dry_run=dry_run, deadline=deadline
         )
     if key is not None and cache is not None:
-        cache.put(key, decision)
+        if isinstance(inputs, ReplicationInputs) and inputs.attestation is not None:
+            expires = statement_expires(inputs.attestation)
+            if expires is None and decision.decision == "ALLOW":
+                return decision  # an ALLOW whose statement has no readable expiry: never cache
+            cache.put(key, decision, not_after=expires)
+        else:
+            cache.put(key, decision)
     return decision

@@ -185,6 +185,15 @@ def _query_bool(name: str, raw: str) -> bool:
     raise HTTPError(400, "bad-query", f"{name} must be true or false (found {raw[:32]!r})")
 
 
+def _filter(request: Request, name: str) -> str | None:
+    """A filter's value; given but empty is a 400 (silently dropping a filter the caller asked
+    for would answer a wider question than the one asked)."""
+    raw = request.query_params.get(name)
+    if raw == "":
+        raise HTTPError(400, "bad-query", f"{name} must not be empty (omit it for no filter)")
+    return raw
+
+
 def _limit(request: Request, default: int = DEFAULT_LIMIT) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
@@ -342,8 +351,8 @@ class ApiDoor:
         self.authorize(request, "viewer")
         params: dict[str, Any] = {}
         for name in AUDIT_FILTERS:
-            raw = request.query_params.get(name)
-            if raw is None or raw == "":
+            raw = _filter(request, name)
+            if raw is None:
                 continue
             params[name] = _query_bool(name, raw) if name == "dry_run" else raw
         unknown = set(request.query_params) - {*AUDIT_FILTERS, "limit", "cursor"}
@@ -380,7 +389,7 @@ class ApiDoor:
             raise HTTPError(
                 400, "bad-query", f"unknown query parameter(s): {', '.join(sorted(unknown))}"
             )
-        status = request.query_params.get("status") or None
+        status = _filter(request, "status")
         cursor = request.query_params.get("cursor") or None
         limit = _limit(request)
         store = self._store()

@@ -37,6 +37,7 @@ BUILTIN_REASONS: Final[dict[str, str]] = {
     "internal-error": "the gate failed while deciding (fail closed)",
     "deadline-exceeded": "the decision took longer than its deadline (fail closed)",
     "audit-write-failed": "the decision could not be recorded in the audit store (fail closed)",
+    "audit-reasons-omitted": "an audit record's summary of the reasons past its cap (counted)",
     "audit-unreadable": "the audit store or an export cannot be read",
     "alert-not-found": "an alert id that does not exist",
     "gate-config-invalid": "the gate's own policy bundle or trust store is unusable",

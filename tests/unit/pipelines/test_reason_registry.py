@@ -54,6 +54,12 @@ def raised_ids(tree: ast.AST) -> set[tuple[str, int]]:
                 for t in targets:
                     if isinstance(t, ast.Name) and t.id == "policy" and (v := _literal(value)):
                         out.add((v, stmt.lineno))
+        elif (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id.endswith("_POLICY") for t in node.targets)
+            and (v := _literal(node.value)) is not None
+        ):
+            out.add((v, node.lineno))  # a named reason id, e.g. audit/bound.OMITTED_POLICY
         elif isinstance(node, ast.Dict):
             for k, v_node in zip(node.keys, node.values, strict=True):
                 if _literal(k) == "policy" and (v := _literal(v_node)) is not None:
@@ -88,6 +94,7 @@ def test_the_scan_sees_every_kind_of_raiser() -> None:
         "wal-integrity",  # _wal_block(...)
         "trust-store-empty",  # builtin_reason(...)
         "input-invalid",  # class attribute
+        "audit-reasons-omitted",  # a module constant named *_POLICY
     ):
         assert rid in found, rid
 
@@ -112,10 +119,12 @@ def test_scanner_catches_an_unregistered_raiser() -> None:
         "Reason(policy='other-id', severity='high', field='', message='')\n"
         "class E(GateError):\n    policy = 'third-id'\n"
         "x = {'policy': 'fourth-id'}\n"
+        "OMITTED_POLICY = 'fifth-id'\n"
     )
     assert {rid for rid, _ in raised_ids(ast.parse(src))} == {
         "no-such-id",
         "other-id",
         "third-id",
         "fourth-id",
+        "fifth-id",
     }

@@ -27,6 +27,7 @@ from tests.e2e import objects
 from tests.e2e.controlplane import ControlPlane, ControlPlaneBinaries
 from tests.e2e.kubectl import Kubectl, Result
 from tests.e2e.procs import free_port
+from tests.e2e.waits import eventually
 
 from . import render
 from .conftest import missing, tool
@@ -252,3 +253,48 @@ def test_upgrade_keeps_ca_bundle_in_step(installed: Cluster) -> None:
     new_crt, new_ca, new_bundle = _tls(installed)
     assert new_crt != crt and new_ca != ca
     assert base64.b64decode(new_bundle) == base64.b64decode(new_ca)
+
+
+def test_only_the_named_groups_may_label_a_namespace_staging(installed: Cluster) -> None:
+    """The namespace label chooses the staging door (weaker actions): the chart's
+    ValidatingAdmissionPolicy lets only its groups/users give a namespace that label.
+    A namespace editor outside them may create and label namespaces, just not staging ones."""
+    k = installed.kubectl
+    k.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "ns-editor"},
+            "rules": [{"apiGroups": [""], "resources": ["namespaces"],
+                       "verbs": ["get", "list", "create", "patch", "update"]}],
+        }
+    )  # fmt: skip
+    k.must("create", "clusterrolebinding", "ns-editors", "--clusterrole=ns-editor",
+           "--group=ns-editors")  # fmt: skip
+    alice = ("--as=alice", "--as-group=ns-editors")
+    assert k.run("create", "namespace", "alice-apps", *alice).ok
+    label = "migrationgate.io/env=staging"
+
+    # the policy binding takes effect asynchronously: wait (bounded) with a server dry run,
+    # which goes through admission but changes nothing
+    refused = eventually(
+        lambda: k.run("label", "namespace", "alice-apps", label, "--dry-run=server", *alice),
+        lambda r: not r.ok,
+        "the env label guard denies alice",
+    )
+    assert "may label a namespace migrationgate.io/env=staging" in refused.stderr, refused
+    assert "alice may not" in refused.stderr, refused
+    assert not k.run("label", "namespace", "alice-apps", label, *alice).ok
+    created = k.apply(
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": "alice-staging", "labels": {"migrationgate.io/env": "staging"}}},
+        *alice,
+    )  # fmt: skip
+    assert not created.ok and "may label a namespace" in created.stderr, created
+    # other labels, and prod, are free; a cluster admin (system:masters) may label staging
+    assert k.run("label", "namespace", "alice-apps", "team=payments", *alice).ok
+    assert k.run("label", "namespace", "alice-apps", "migrationgate.io/env=prod", *alice).ok
+    assert k.run("label", "--overwrite", "namespace", "alice-apps", label).ok
+    # once staging, unrelated edits and removing the label (back to prod) stay free
+    assert k.run("label", "namespace", "alice-apps", "tier=web", *alice).ok
+    assert k.run("label", "namespace", "alice-apps", "migrationgate.io/env-", *alice).ok

@@ -146,6 +146,8 @@ def test_default_render_objects(default_render: list[dict[str, Any]]) -> None:
             "ServiceAccount",
             "ServiceMonitor",
             "ValidatingWebhookConfiguration",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ]
     )
     # no Role/ClusterRole: the gate calls no Kubernetes API
@@ -404,3 +406,36 @@ def test_break_glass_role_is_scoped_to_this_webhook(
     assert "create" not in rule["verbs"] and "update" not in rule["verbs"]
     binding = one(cert_manager_render, "ClusterRoleBinding")
     assert binding["subjects"][0]["name"] == "sre-oncall"
+
+
+def test_env_label_guard(helm_bin: Path) -> None:
+    """The staging label chooses the weaker door: a policy names who may set it, and goes with
+    the staging entries; it cannot be rendered guarding nobody."""
+    docs = render.documents(render.template(helm_bin))
+    (policy,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicy"]
+    (binding,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicyBinding"]
+    assert binding["spec"] == {
+        "policyName": policy["metadata"]["name"],
+        "validationActions": ["Deny"],
+    }
+    rules = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert rules == [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                      "resources": ["namespaces"]}]  # fmt: skip
+    allowed = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}["allowed"]
+    assert '["system:masters"]' in allowed
+    users = render.documents(
+        render.template(
+            helm_bin,
+            sets=(
+                "webhook.env.labelGuard.users={system:serviceaccount:flux-system:kustomize-controller}",
+            ),
+        )
+    )
+    (policy,) = [d for d in users if d["kind"] == "ValidatingAdmissionPolicy"]
+    allowed = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}["allowed"]
+    assert '["system:serviceaccount:flux-system:kustomize-controller"]' in allowed
+    for sets in (("webhook.env.staging=false",), ("webhook.env.labelGuard.enabled=false",)):
+        kinds = {d["kind"] for d in render.documents(render.template(helm_bin, sets=sets))}
+        assert "ValidatingAdmissionPolicy" not in kinds, sets
+    with pytest.raises(render.RenderError, match="labelGuard needs at least one group or user"):
+        render.template(helm_bin, sets=("webhook.env.labelGuard.groups=null",))

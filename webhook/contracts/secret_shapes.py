@@ -44,7 +44,7 @@ _PAIRS = frozenset(
     {(w, "key") for w in ("api", "private", "access", "secret", "signing", "encryption")}
     | {(w, "key") for w in ("master", "auth", "hmac", "session", "account", "shared")}
     | {(w, "keys") for w in ("api", "private", "access", "secret", "signing")}
-    | {("client", "secret"), ("app", "secret")}
+    | {("client", "secret"), ("app", "secret"), ("insert", "key"), ("license", "key")}
     | {(w, "tokens") for w in ("api", "auth", "access", "bearer", "refresh", "session")}
     | {(w, "tokens") for w in ("oauth", "bot", "service", "personal", "id")}
 )
@@ -69,7 +69,9 @@ _SUFFIXES = (
     "keypass",
 )
 #: names that carry a secret only as URL query parameters or `NAME=value` settings
-_PARAM_NAMES = frozenset({"sig", "signature", "x-amz-signature", "sas", "pw"})
+_PARAM_NAMES = frozenset({"sig", "signature", "x-amz-signature", "sas", "pw", "sessionid"})
+#: ... and the last words that do ("_gitlab_session=", "PHPSESSID" aside)
+_PARAM_WORDS = frozenset({"session", "sig", "signature"})
 #: word boundaries inside one token: camelCase, ACRONYMWord, letters/digits (zero-width: linear)
 _BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])")
 _NON_WORD = re.compile(r"[^a-z0-9]++")
@@ -97,7 +99,10 @@ def is_secret_key(key: str) -> bool:
 
 def is_secret_param(name: str) -> bool:
     """A `NAME=value` / `?name=value` name that carries a secret (adds `sig`, `signature`...)."""
-    return name.lower() in _PARAM_NAMES or is_secret_key(name)
+    if name.lower() in _PARAM_NAMES or is_secret_key(name):
+        return True
+    words = key_words(name)
+    return bool(words) and words[-1] in _PARAM_WORDS
 
 
 # --- values -------------------------------------------------------------------------------------
@@ -105,8 +110,7 @@ def is_secret_param(name: str) -> bool:
 _TOKEN_RULES: tuple[tuple[str, str], ...] = (
     (
         "a private key",
-        r"-[ \t]{0,8}(?i:begin)[ \t]{1,8}(?:[A-Za-z0-9]{1,24}[ \t]{1,8}){0,4}"
-        r"(?i:private)[ \t]{1,8}(?i:key)",
+        r"-[ \t]{0,8}(?i:begin)[ \tA-Za-z0-9_-]{0,64}(?i:private)[ \t]{0,8}(?i:key)",
     ),
     ("a PuTTY private key", r"(?i:putty-user-key-file)-[0-9]{1,3}:"),
     ("an age secret key", r"AGE-SECRET-KEY-1[0-9A-Z]{58}"),
@@ -121,17 +125,20 @@ _TOKEN_RULES: tuple[tuple[str, str], ...] = (
         r"gl(?:pat|dt|ptt|rt|soat|cbt|ft|imt|agent|oas|ffct|wt)-[A-Za-z0-9_-]{20}"
         r"|GR1348941[A-Za-z0-9_-]{20}",
     ),
-    ("a Slack token", r"xox[abposre]-[A-Za-z0-9-]{10}|xapp-[0-9]-[A-Z0-9]{9}"),
+    ("a Slack token", r"xox[abposre]-[A-Za-z0-9-]{10}|xoxe.xox[bp]-|xapp-[0-9]-[A-Za-z0-9]"),
     ("a Slack webhook", r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_-]{20}"),
     ("a Google API key", r"AIza[0-9A-Za-z_-]{35}"),
     ("a Google OAuth secret", r"GOCSPX-[A-Za-z0-9_-]{28}"),
     ("a Stripe key", r"(?:sk|rk)_(?:live|test|prod)_[A-Za-z0-9]{10}"),
     ("an OpenAI key", r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20}|sk-[A-Za-z0-9]{20}T3BlbkFJ"),
     ("an Anthropic key", r"sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{32}"),
-    ("a JSON Web Token", r"(?<!-)eyJ[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8}"),
+    (
+        "a JSON Web Token",
+        r"(?<!-)eyJ[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8}|ey[A-Za-z0-9]{17,}+\.ey[A-Za-z0-9/\\_-]{17}",
+    ),
     ("an npm token", r"npm_[A-Za-z0-9]{36}"),
     ("a PyPI token", r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{20}"),
-    ("a SendGrid key", r"SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{20}"),
+    ("a SendGrid key", r"SG\.[A-Za-z0-9=_.-]{40}"),
     ("a Twilio key", r"SK[0-9a-fA-F]{32}(?![0-9a-fA-F])"),
     ("a Mailgun key", r"key-[0-9a-f]{32}(?![0-9a-f])"),
     ("a DigitalOcean token", r"do[por]_v1_[a-f0-9]{64}"),
@@ -158,11 +165,27 @@ _TOKEN_RULES: tuple[tuple[str, str], ...] = (
         r"|HRKU-AA[0-9A-Za-z_-]{58}|pnu_[A-Za-z0-9]{36}|xkeysib-[a-f0-9]{64}|pscale_(?:tkn|pw|oauth)_"
         r"|rdme_[a-z0-9]{70}|tfp_[A-Za-z0-9_.=-]{59}|duffel_(?:test|live)_|shippo_(?:live|test)_"
         r"|EZ[AT]K[A-Za-z0-9]{54}|FLWSEC[KK]_TEST-|fio-u-[A-Za-z0-9_=-]{64}|NRAK-[A-Z0-9]{27}"
-        r"|ntn_[0-9]{11}[A-Za-z0-9]{32}|sgp_[A-Fa-f0-9]{16}|pplx-[A-Za-z0-9]{48}|sntr[yu]s_"
+        r"|ntn_[0-9]{11}[A-Za-z0-9]{32}|sgp_[A-Fa-f0-9]{16}|sgp_local_|pplx-[A-Za-z0-9]{48}|sntry[su]_"
         r"|dop_v1_|dckr_pat_[A-Za-z0-9_-]{27}|ico-[A-Za-z0-9]{32}|pat\.[A-Za-z0-9_-]{22}\."
         r"|p8e-[A-Za-z0-9]{32}|v1\.0-[a-f0-9]{24}-[a-f0-9]{146}|4b1d[A-Za-z0-9]{38}"
         r"|s-s4t2(?:ud|af)-[a-f0-9]{64}|sk_[a-f0-9]{48}|dapi[a-f0-9]{32}|glptt-[0-9a-f]{40}"
         r"|PMAK-|SK[0-9a-f]{32}|lin_oauth_[a-f0-9]{64}|ghr_|sm_(?:pat|aat|sat)_[a-zA-Z0-9]{16})",
+    ),
+    (
+        "a service token",
+        r"pat[A-Za-z0-9]{14}\.[a-f0-9]{64}|(?:sc|ext|scauth|authress)_[A-Za-z0-9]{5,30}\.[A-Za-z0-9]{4,6}\.acc[_-]"
+        r"|EAA[MC][A-Za-z0-9]{20}|[0-9]{15,16}(?:\||%)[0-9A-Za-z_-]{27}|eyJrIjoi[A-Za-z0-9]{30}"
+        r"|sat\.[A-Za-z0-9_-]{22}\.|[A-Za-z0-9]{14}\.atlasv1\.|[A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk"
+        r"|API-[A-Z0-9]{26}|sha256~[A-Za-z0-9_-]{43}|tk-us-[A-Za-z0-9_-]{20}",
+    ),
+    (
+        "a webhook URL with its secret",
+        r"[A-Za-z0-9-]{1,63}\.webhook\.office\.com/webhookb2/|outlook\.office\.com/webhook/",
+    ),
+    ("a clear-text password", r"(?i:cleartextpassword)[\"']?[ \t]{1,8}(?i:value)=[\"'][^\"'\s]"),
+    (
+        "a curl credential",
+        r"curl[ \t][^\n]{0,256}?(?:-u|--user)[= \t]{1,4}[\"']?[^\"'\s:]{1,64}:[^\"'\s]",
     ),
     ("an HTTP credential", r"(?i:bearer|basic)[ \t]{1,8}[A-Za-z0-9._~+/-]{16}"),
 )

@@ -97,6 +97,7 @@ def is_secret_key(key: str) -> bool:
     return "".join(words).endswith(_SUFFIXES)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_param(name: str) -> bool:
     """A `NAME=value` / `?name=value` name that carries a secret (adds `sig`, `signature`...)."""
     if name.lower() in _PARAM_NAMES or is_secret_key(name):
@@ -230,7 +231,7 @@ def find_secrets(text: str, *, is_reference: Callable[[str], bool] | None = None
     if "=" in text or ":" in text:
         for m in _PAIR.finditer(text):
             value = m.group(2)
-            if not any(c.isalnum() for c in value) or not is_secret_param(m.group(1)):
+            if not is_secret_param(m.group(1)) or not any(c.isalnum() for c in value):
                 continue
             if is_reference is not None and is_reference(value):
                 continue

@@ -12,6 +12,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
+from webhook.contracts.redact import redact_text
+
 
 class HTTPError(Exception):
     """A request the door refuses before any decision: rendered as {"error", "detail"} JSON."""
@@ -19,6 +21,7 @@ class HTTPError(Exception):
     def __init__(
         self, status: int, error: str, detail: str, headers: dict[str, str] | None = None
     ) -> None:
+        detail = redact_text(detail)  # a refusal may quote the request: never a secret, capped
         super().__init__(detail)
         self.status = status
         self.error = error

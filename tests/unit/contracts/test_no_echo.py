@@ -211,3 +211,13 @@ def test_log_lines_are_redacted() -> None:
     line = JsonFormatter().format(record)
     assert AWS not in line and LIT not in line
     assert json.loads(line)["msg"].startswith("token=<redacted sha256:")
+
+
+def test_door_refusals_are_redacted_and_capped() -> None:
+    """A 4xx detail may quote the request (`apiVersion must be ... (found '...')`)."""
+    from webhook.server.admission import ReviewError
+    from webhook.server.http import HTTPError
+
+    err = HTTPError(400, "bad", f"kind must be X (found {AWS + 'z' * 9000!r})")
+    assert AWS not in err.detail and len(err.detail) < 200
+    assert AWS not in ReviewError(f"apiVersion must be v1 (found {AWS!r})").detail

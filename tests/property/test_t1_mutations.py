@@ -266,30 +266,10 @@ SWAPS: list[tuple[str, str, str]] = [
     ("env: prod", "env: Prod", "block"),
     ("app_id: payments", "app_id: !!python/str payments", "block"),
 ]
-#: measured on the gate today; each is a reported bug (issue 11) and flips to a failure once fixed
-KNOWN_SWAPS = {
-    "privileged: no",
-    "privileged: off",
-    "privileged: No",
-    "run_as_root: OFF",
-    "enabled: yes",
-    "enabled: on",
-    "port: 8_443",
-    "port: 020373",
-    "port: 2:20:43",
-}
-AMBIGUOUS = "issue 11 (new class): a YAML 1.1-only scalar spelling (yes/no/on/off, 0-octal, "
-"sexagesimal, digit underscores) is read differently by YAML 1.2 binders but not refused"
 
 
 def _swap_cases() -> list[Any]:
-    out = []
-    for old, new, verdict in SWAPS:
-        marks = []
-        if new in KNOWN_SWAPS:
-            marks = [pytest.mark.xfail(strict=True, reason=AMBIGUOUS)]
-        out.append(pytest.param(old, new, verdict, id=new, marks=marks))
-    return out
+    return [pytest.param(old, new, verdict, id=new) for old, new, verdict in SWAPS]
 
 
 @pytest.mark.parametrize(("old", "new", "verdict"), _swap_cases())

@@ -5,8 +5,9 @@ keys, non-string keys, alias bombs, over-deep nesting and every tag outside the 
 set (`!!binary`, timestamps, `!!set`, custom tags: a value a JSON reader would see differently
 is refused, not converted); JSON rejects duplicate keys, NaN/Infinity and oversized input.
 Both refuse keys of one mapping that differ only in case (`enabled` / `Enabled`): a
-case-insensitive config binder would read either. Every error is an `InputError` naming the
-file and the field.
+case-insensitive config binder would read either. YAML also refuses plain scalars that a
+YAML 1.2 reader would read otherwise than this YAML 1.1 parser (`no`, `020373`, `1.0e5`; see
+`yaml12`). Every error is an `InputError` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from webhook.contracts import yaml12
 from webhook.contracts.limits import DEFAULT_LIMITS, ParseLimits
 from webhook.errors import InputError
 
@@ -159,8 +161,11 @@ class _Builder:
     long before memory does).
     """
 
-    def __init__(self, loader: yaml.CSafeLoader, source: str, limits: ParseLimits) -> None:
+    def __init__(
+        self, loader: yaml.CSafeLoader, source: str, limits: ParseLimits, text: str
+    ) -> None:
         self.loader = loader
+        self.text = text
         self.source = source
         self.limits = limits
         self.seen: set[int] = set()
@@ -217,7 +222,13 @@ class _Builder:
         value = self.loader.construct_object(node)
         if node.tag == _FLOAT_TAG and not math.isfinite(value):
             raise self.fail(f"{node.value!r} is not a finite number (not valid JSON)", node, where)
+        if self.implicit(node) and (why := yaml12.differs(node.value, value)) is not None:
+            raise self.fail(why, node, where)
         return value
+
+    def implicit(self, node: yaml.ScalarNode) -> bool:
+        """A plain scalar whose type was guessed from its spelling (no quotes, no explicit tag)."""
+        return not node.style and not self.text.startswith("!", node.start_mark.index)
 
     def mapping(self, node: yaml.MappingNode, where: str, depth: int) -> dict[str, Any]:
         self.loader.flatten_mapping(node)  # resolves `<<` merge keys in place
@@ -233,6 +244,8 @@ class _Builder:
                     where,
                 )
             key = str(key_node.value)
+            if self.implicit(key_node) and (why := yaml12.differs(key, key)) is not None:
+                raise self.fail(f"mapping key {why}", key_node, _path(where, key))
             if key in out:
                 raise self.fail(f"duplicate key {key!r}", key_node, _path(where, key))
             if (first := case_twin(keys, key)) is not None:
@@ -255,7 +268,7 @@ def load_yaml(data: bytes, *, source: str, limits: ParseLimits = DEFAULT_LIMITS)
         node = loader.get_single_node()
         if node is None:
             raise InputError("document is empty", file=source)
-        return _Builder(loader, source, limits).build(node, "", 1)
+        return _Builder(loader, source, limits, text).build(node, "", 1)
     except InputError:
         raise
     except yaml.MarkedYAMLError as exc:

@@ -178,7 +178,7 @@ FIELD_ERRORS = [
     ),
     (
         "unknown env",
-        replace("{prod: enforce, staging: warn}", "{prod: enforce, staging: warn, dev: off}"),
+        replace("{prod: enforce, staging: warn}", '{prod: enforce, staging: warn, dev: "off"}'),
         "policies[0].actions.dev",
         "unknown field",
     ),
@@ -186,7 +186,7 @@ FIELD_ERRORS = [
         "unquoted off",
         replace("{prod: enforce, staging: warn}", "{prod: enforce, staging: off}"),
         "policies[0].actions.staging",
-        'write "off"',
+        "'off' reads as bool False here but as the string 'off' in YAML 1.2; quote it",
     ),
     (
         "bad action",

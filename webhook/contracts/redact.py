@@ -16,7 +16,7 @@ import hashlib
 import re
 from typing import Final
 
-from webhook.contracts.secret_shapes import find_secrets, is_secret_key
+from webhook.contracts.secret_shapes import KEY_BLOCK, find_secrets, is_secret_key
 
 #: characters of any one echoed value (a quoted run in a message)
 MAX_SHOWN: Final = 64
@@ -31,6 +31,8 @@ _QUOTED = re.compile(r"(?<!\\)(?:\"(?:[^\"\\\n]++|\\.)*+\"|'(?:[^'\\\n]++|\\.)*+
 #: an unquoted number shown after "found" (`found integer 123456`)
 _FOUND_NUMBER = re.compile(r"\bfound (?:integer|number) ([-+]?[0-9][0-9a-zA-Z.+_-]*+)")
 _REDACTED = re.compile(r"<redacted sha256:[0-9a-f]{8}>")
+#: the characters a token goes on with after the part its rule matched (possessive: one scan)
+_TAIL = re.compile(r"[A-Za-z0-9_.~+/=-]*+")
 
 
 def fingerprint(value: str | bytes) -> str:
@@ -48,17 +50,22 @@ def cap(text: str, limit: int = MAX_SHOWN) -> str:
 
 
 def _mask_secrets(text: str) -> str:
-    hits = sorted({(h.start, h.end) for h in find_secrets(text)})
+    """Each hit and the rest of its token (a rule matches a token's head only: `xoxb-` and ten
+    characters) become one fingerprint; a key block hides everything after its header."""
+    hits = sorted({(h.start, h.end, h.what == KEY_BLOCK) for h in find_secrets(text)})
     if not hits:
         return text
     out: list[str] = []
     pos = 0
-    for start, end in hits:
-        if start < pos:  # overlaps the previous hit: extend it
+    for start, end, block in hits:
+        if end <= pos:  # inside what is already masked (tested first: the tail scan runs once)
             continue
-        out.append(text[pos:start])
-        out.append(fingerprint(text[start:end]))
-        pos = end
+        tail = _TAIL.match(text, end)
+        stop = len(text) if block else (tail.end() if tail else end)
+        begin = max(start, pos)
+        out.append(text[pos:begin])
+        out.append(fingerprint(text[begin:stop]))
+        pos = stop
     out.append(text[pos:])
     return "".join(out)
 

@@ -108,9 +108,10 @@ def is_secret_param(name: str) -> bool:
 
 # --- values -------------------------------------------------------------------------------------
 
+KEY_BLOCK = "a private key"
 _TOKEN_RULES: tuple[tuple[str, str], ...] = (
     (
-        "a private key",
+        KEY_BLOCK,
         r"-[ \t]{0,8}(?i:begin)[ \tA-Za-z0-9_-]{0,64}(?i:private)[ \t]{0,8}(?i:key)",
     ),
     ("a PuTTY private key", r"(?i:putty-user-key-file)-[0-9]{1,3}:"),

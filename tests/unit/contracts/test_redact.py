@@ -63,3 +63,24 @@ def test_long_echoes_are_capped_with_their_size() -> None:
 def test_redaction_is_a_fixed_point(text: str, secret: bool) -> None:
     once = redact_text(text, secret=secret)
     assert redact_text(once, secret=secret) == once
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden"),
+    [
+        pytest.param("h: Bearer " + GH + " end", GH[10:], id="token inside a credential"),
+        pytest.param("tok xoxb-1234567890-abcdefghijKLMNOPQRSTUV end", "KLMNOPQRSTUV", id="tail"),
+        pytest.param("sk_live_abcdefghij0123456789 done", "0123456789", id="stripe tail"),
+        pytest.param(
+            repr("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END"),
+            "MIIEowIBAAKCAQEA",
+            id="key body",
+        ),
+    ],
+)
+def test_the_whole_secret_is_hidden_not_only_the_part_a_rule_matched(
+    text: str, hidden: str
+) -> None:
+    out = redact_text(text)
+    assert hidden not in out
+    assert redact_text(out) == out

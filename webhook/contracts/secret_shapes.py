@@ -68,6 +68,8 @@ _SUFFIXES = (
     "storepass",
     "keypass",
 )
+#: a last word saying the key holds a reference to the secret named before it
+_REF_WORDS = frozenset({"ref", "refs", "reference", "references"})
 #: names that carry a secret only as URL query parameters or `NAME=value` settings
 _PARAM_NAMES = frozenset({"sig", "signature", "x-amz-signature", "sas", "pw", "sessionid"})
 #: ... and the last words that do ("_gitlab_session=", "PHPSESSID" aside)
@@ -89,12 +91,23 @@ def is_secret_key(key: str) -> bool:
 
     Cached: configs reuse the same few hundred key names, and this runs for every key.
     """
-    words = key_words(key)
+    return _names_a_secret(key_words(key))
+
+
+def _names_a_secret(words: list[str]) -> bool:
     if not words:
         return False
     if words[-1] in _WORDS or tuple(words[-2:]) in _PAIRS:
         return True
     return "".join(words).endswith(_SUFFIXES)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_ref_key(key: str) -> bool:
+    """Does this key name hold a reference to a secret? 'password_ref', 'dbPasswordRef',
+    'secretKeyRef' yes; 'config_ref', 'href' no. Its value must be a reference, never a literal."""
+    words = key_words(key)
+    return len(words) > 1 and words[-1] in _REF_WORDS and _names_a_secret(words[:-1])
 
 
 @functools.lru_cache(maxsize=4096)

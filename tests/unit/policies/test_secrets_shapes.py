@@ -233,3 +233,40 @@ def test_find_secrets_reports_where_and_what() -> None:
     [hit] = list(find_secrets(text))
     assert text[hit.start : hit.end] == LIT
     assert hit.what == "a URL with an embedded password"
+
+
+# ---- keys that hold a secret's reference: password_ref and its kin ----------------------------
+# Before: `password_ref: hunter2` (or 12345, true, 1.5) was ALLOWed, re-pinned and signed; a key
+# that names where a secret comes from must hold a reference, not the secret.
+
+
+@pytest.mark.parametrize(
+    ("patch", "fields"),
+    [
+        ("db: {password_ref: hunter2hunter2}", ["db.password_ref"]),
+        ("db: {password_ref: x}", ["db.password_ref"]),
+        ("db: {password_ref: 12345}", ["db.password_ref"]),
+        ("db: {password_ref: true}", ["db.password_ref"]),
+        ("db: {dbPasswordRef: 1.5}", ["db.dbPasswordRef"]),
+        ("db: {api_key_refs: [vault://kv/a, plain]}", ["db.api_key_refs[1]"]),
+        ("db: {password_ref: {value: hunter2}}", ["db.password_ref"]),
+        ("nested: {secrets_ref: hunter2}", ["nested.secrets_ref"]),
+    ],
+)
+def test_a_secret_reference_key_must_hold_a_reference(patch: str, fields: list[str]) -> None:
+    assert _fields(patch) == fields
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        "db: {password_ref: vault://kv/db}",
+        "db: {password_ref: ~}",
+        "db: {password_ref: []}",
+        "db: {api_key_refs: [vault://kv/a, sops://b.enc]}",
+        "env: [{name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: db, key: password}}}]",
+        "db: {config_ref: main, href: 'https://example.com/docs'}",
+    ],
+)
+def test_references_under_a_secret_reference_key_pass(patch: str) -> None:
+    assert _fields(patch) == []

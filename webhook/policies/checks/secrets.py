@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from webhook.contracts.secret_shapes import Hit, first_secret, is_secret_key
+from webhook.contracts.secret_shapes import Hit, first_secret, is_secret_key, is_secret_ref_key
 from webhook.policies._describe import kind
 from webhook.policies.checks._util import MISSING, child, config_of, found_literal, lookup
 from webhook.policies.context import PolicyContext
@@ -37,6 +37,10 @@ _MEMO_AT = 256
 _ENTRY_NAMES = frozenset({"name", "key", "env", "variable", "var", "parameterkey"})
 #: ... and the key that then holds its value
 _ENTRY_VALUES = frozenset({"value", "parametervalue"})
+#: the fields of a structured secret reference (Kubernetes' secretKeyRef, CSI and operator refs)
+_REF_FIELDS = frozenset({"name", "key", "namespace", "optional", "path", "version", "field"})
+#: the spec's own reference field, judged by secrets-ref-required (not twice)
+_REF = "secrets_ref"
 
 
 def is_reference(value: str, schemes: tuple[str, ...]) -> bool:
@@ -100,7 +104,8 @@ class _Walk:
         self.expected = f"expected a secret-store reference such as {first}..."
         self.memo: dict[int, Hit | None] = {}
 
-    def value(self, path: str, value: Any, depth: int, secret: bool = False) -> Iterator[Violation]:
+    def _count(self, path: str, depth: int) -> Iterator[Violation]:
+        """One more value seen; past the bounds, the finding that says so, then stop."""
         self.nodes += 1
         if depth > _MAX_DEPTH or self.nodes > _MAX_NODES:
             yield Violation(
@@ -109,6 +114,9 @@ class _Walk:
                 f"inspect (limit: depth {_MAX_DEPTH}, {_MAX_NODES} values)",
             )
             raise _Stop
+
+    def value(self, path: str, value: Any, depth: int, secret: bool = False) -> Iterator[Violation]:
+        yield from self._count(path, depth)
         if isinstance(value, Mapping):
             yield from self.mapping(path, value, depth, secret)
         elif isinstance(value, list | tuple):
@@ -138,11 +146,32 @@ class _Walk:
                     f"{self.env} forbids inline secrets: the key itself looks like {hit.what} "
                     f"({found_literal(key)}); {self.expected}",
                 )
+            if not secret and isinstance(key, str) and is_secret_ref_key(key) and where != _REF:
+                yield from self.reference(where, item, depth + 1)
+                continue
             inner = secret or (
                 isinstance(key, str)
                 and (is_secret_key(key) or (entry and key.casefold() in _ENTRY_VALUES))
             )
             yield from self.value(where, item, depth + 1, inner)
+
+    def reference(self, path: str, value: Any, depth: int) -> Iterator[Violation]:
+        """Under `password_ref` and its kin: a reference string (or a list of them), a
+        structured reference (a mapping such as Kubernetes' `secretKeyRef: {name, key}`, scanned
+        like any config), or nothing (null, empty: no secret there); a literal of any other kind
+        is a finding. A mapping is a structured reference only when every key is a reference
+        field (`_REF_FIELDS`). The top-level `secrets_ref` is left to its own policy,
+        secrets-ref-required."""
+        yield from self._count(path, depth)
+        if isinstance(value, Mapping) and all(
+            isinstance(k, str) and k.casefold() in _REF_FIELDS for k in value
+        ):
+            yield from self.mapping(path, value, depth, False)
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                yield from self.reference(child(path, i), item, depth + 1)
+        elif not self._absent_or_reference(value):
+            yield self._inline(path, value)
 
     def _scan(self, text: str) -> Hit | None:
         """The first secret shape in text; long strings once per object (aliases repeat them)."""

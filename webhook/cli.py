@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,11 +112,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
     folder = artifact_dir(args.dir)
     engine = _engine(args)
     env: Env = args.env
+    deadline = None if args.deadline is None else time.monotonic() + args.deadline
     if args.scenario == "migration":
-        decision = engine.validate_migration(migration_inputs(folder), env=env)
+        decision = engine.validate_migration(migration_inputs(folder), env=env, deadline=deadline)
     else:
-        decision = engine.validate_replication(replication_inputs(folder), env=env)
+        decision = engine.validate_replication(
+            replication_inputs(folder), env=env, deadline=deadline
+        )
     return emit(_record(args, decision), args.output)
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds (found {text!r})")
+    return value
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -332,6 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="the environment the change is for; selects the policies (default: prod). "
             "The artifact's own env is never trusted for this: one that differs BLOCKs "
             "(env-mismatch). No environment variable sets it, on purpose.",
+        )
+        p.add_argument(
+            "--deadline",
+            type=_seconds,
+            default=None,
+            metavar="SECONDS",
+            help="time budget for the decision: past it the decision BLOCKs "
+            "(deadline-exceeded), checked inside every step (default: none, since hashing a "
+            "large snapshot may take minutes)",
         )
         p.set_defaults(func=cmd_validate)
 

@@ -15,6 +15,7 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Final
 
 # --- key names ----------------------------------------------------------------------------------
 
@@ -237,19 +238,50 @@ def find_secrets(text: str, *, is_reference: Callable[[str], bool] | None = None
 
     `is_reference`, when given, is a callable that exempts a `name=value` value (a reference).
     """
-    for m in _TOKENS.finditer(text):
+    for m in _windowed(_TOKENS, text):
         yield Hit(m.start(), m.end(), _what(text, m.start()))
     if "://" in text:
-        for m in _URL_PASSWORD.finditer(text):
+        for m in _windowed(_URL_PASSWORD, text):
             yield Hit(m.start(1), m.end(1), "a URL with an embedded password")
     if "=" in text or ":" in text:
-        for m in _PAIR.finditer(text):
+        for m in _windowed(_PAIR, text):
             value = m.group(2)
             if not is_secret_param(m.group(1)) or not any(c.isalnum() for c in value):
                 continue
             if is_reference is not None and is_reference(value):
                 continue
             yield Hit(m.start(2), m.end(2), f"a {m.group(1)} setting with a literal value")
+
+
+#: a scan hands the GIL back at least this often (characters per regex call): `re` holds it for
+#: a whole call, and one call over a 1 MiB value stalled every listener for ~300 ms
+SCAN_WINDOW: Final = 64 * 1024
+#: a match starting in a window may run this far past it: longer than any rule's match
+#: needs (tokens are < 300 characters), so windowing finds what one pass would
+SCAN_OVERLAP: Final = 4 * 1024
+
+
+def _windowed(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text)` in calls of at most SCAN_WINDOW + SCAN_OVERLAP characters.
+
+    Each window only yields matches that start inside it, and the next window starts after
+    the last match, so the matches are those of a single pass (for matches shorter than the
+    overlap). Lookbehinds still see the characters before a window (`pos` is not a start).
+    """
+    n = len(text)
+    if n <= SCAN_WINDOW + SCAN_OVERLAP:
+        yield from pattern.finditer(text)
+        return
+    pos = 0
+    while pos < n:
+        limit = min(n, pos + SCAN_WINDOW)
+        nxt = limit
+        for m in pattern.finditer(text, pos, min(n, limit + SCAN_OVERLAP)):
+            if m.start() >= limit:
+                break
+            yield m
+            nxt = max(nxt, m.end())
+        pos = nxt
 
 
 def _what(text: str, pos: int) -> str:

@@ -164,11 +164,9 @@ def gate_factory(tmp_path: Path) -> Iterator[Any]:
 TOKENS = {"operator": "op-" + "a" * 40, "viewer": "view-" + "b" * 40}
 
 
-@pytest.fixture(scope="session")
-def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
-    """The shared gate: examples' trust store, snapshots hashable under examples/."""
-    tmp = tmp_path_factory.mktemp("gate")
-    g = start_gate(
+def start_example_gate(tmp: Path) -> Gate:
+    """A gate that trusts the examples' key and hashes snapshots under examples/."""
+    return start_gate(
         tmp,
         "--trust-dir",
         str(EXAMPLES / "t1_good" / "trust"),
@@ -176,6 +174,12 @@ def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
         str(EXAMPLES),
         tokens=dict(TOKENS),
     )
+
+
+@pytest.fixture(scope="session")
+def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
+    """The shared gate: examples' trust store, snapshots hashable under examples/."""
+    g = start_example_gate(tmp_path_factory.mktemp("gate"))
     yield g
     g.stop()
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, note, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.integration.conftest import EXAMPLES, TOKENS, Gate, start_gate
+from tests.integration.conftest import Gate, start_example_gate
 
 #: schemathesis' heuristic "schema-valid data must get a 2xx" does not fit a gate: a request
 #: of the right shape with junk in it (an empty config, an opaque cursor it did not issue) is
@@ -29,15 +29,7 @@ EXAMPLES_PER_OPERATION = int(os.environ.get("MG_SCHEMA_EXAMPLES", "25"))
 
 @pytest.fixture(scope="module")
 def schema_gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
-    tmp = tmp_path_factory.mktemp("schemathesis")
-    g = start_gate(
-        tmp,
-        "--trust-dir",
-        str(EXAMPLES / "t1_good" / "trust"),
-        "--snapshot-root",
-        str(EXAMPLES),
-        tokens=dict(TOKENS),
-    )
+    g = start_example_gate(tmp_path_factory.mktemp("schemathesis"))
     yield g
     g.stop()
 

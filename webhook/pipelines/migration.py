@@ -159,6 +159,8 @@ def run_migration(inputs: MigrationInputs, report: Report, rt: Runtime) -> None:
             config=st.config if isinstance(st.config, dict) else None,
             config_file=CONFIG_FILE,
             signature=st.signature,
+            manifest=st.manifest if isinstance(st.manifest, dict) else None,
+            subject=report.subject,
         )
         report.add_findings(evaluate(rt.bundle, ctx, deadline=report.deadline, clock=report.clock))
 

@@ -27,6 +27,7 @@ from webhook.errors import InputError
 from webhook.integrity import (
     STRONG,
     ArchiveFinding,
+    ArchiveReport,
     Digest,
     Envelope,
     digests_equal,
@@ -168,6 +169,17 @@ def archive_reasons(findings: Iterable[ArchiveFinding]) -> list[Reason]:
     return out
 
 
+def archive_variable(result: ArchiveReport) -> dict[str, Any]:
+    """The archive report as CEL's `archive`: counts, finding ids and the file's digests."""
+    return {
+        "members": result.members,
+        "expanded_bytes": result.expanded_bytes,
+        "sums_checked": result.sums_checked,
+        "findings": [f.check for f in result.findings],
+        "digests": dict(result.file_digests),
+    }
+
+
 def compare_snapshot(expected: Digest | None, actual: str | None) -> list[Reason]:
     """The snapshot's digest (in the manifest's algorithm) equals expected_snapshot_hash.
 
@@ -270,6 +282,9 @@ class _State:
     snapshot_digest: str | None = None
     snapshot_sha256: str | None = None
     wal_actual: dict[str, str] = field(default_factory=dict)
+    #: CEL's `archive` and `statement` variables (docs/policies.md)
+    archive: dict[str, Any] | None = None
+    statement: dict[str, Any] | None = None
 
 
 def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> None:
@@ -326,6 +341,7 @@ def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> N
             hex_algorithm(st.expected) if st.expected else "sha256"
         )
         report.extend(archive_reasons(result.findings))
+        st.archive = archive_variable(result)
 
     def checksums() -> None:
         for name in sorted(inputs.wal_files):
@@ -357,6 +373,7 @@ def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> N
         if statement is None:
             return
         st.signature = rt.signature(present=True, signers=verified.signers)
+        st.statement = statement.model_dump(mode="json", by_alias=True)
         report.extend(
             check_statement(
                 statement,
@@ -377,6 +394,10 @@ def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> N
             signature=st.signature,
             hashes=dict(st.hashes),
             hash_file=REPLICATION_FILE,
+            manifest=st.raw if isinstance(st.raw, dict) else None,
+            subject=report.subject,
+            archive=st.archive,
+            statement=st.statement,
         )
         report.add_findings(evaluate(rt.bundle, ctx, deadline=report.deadline, clock=report.clock))
 

@@ -18,14 +18,15 @@ from types import MappingProxyType
 from typing import Any, get_args
 
 import webhook.policies.checks  # noqa: F401  (registers the built-in checks)
-from webhook.contracts.decision import Action, Severity
+from webhook.contracts.decision import Action, Scenario, Severity
 from webhook.contracts.limits import ParseLimits
 from webhook.contracts.reasons import BUILTIN_REASONS
 from webhook.contracts.strict import load_yaml
 from webhook.errors import ConfigError, InputError
+from webhook.policies import cel
 from webhook.policies._describe import kind as _kind
-from webhook.policies.context import ENVS, Env
-from webhook.policies.registry import REGISTRY, CheckSpec, ParamError, Registry
+from webhook.policies.context import ENVS, Env, PolicyContext
+from webhook.policies.registry import REGISTRY, CheckSpec, ParamError, Registry, Violation
 
 API_VERSION = "migrationgate.io/policy/v1"
 KIND = "PolicyBundle"
@@ -46,6 +47,11 @@ _ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _TOP_KEYS = ("apiVersion", "kind", "policies")
 _POLICY_REQUIRED = ("id", "check", "severity", "description", "actions")
 _POLICY_OPTIONAL = ("params", "env_params")
+_CEL_REQUIRED = ("id", "expression", "severity", "scenarios", "actions")
+_CEL_OPTIONAL = ("description", "message", "messageExpression", "field")
+#: the check name every CEL policy's findings carry
+CEL_CHECK = "cel"
+_MAX_FIELD = 256
 _MAX_DESCRIPTION = 1000
 
 
@@ -63,6 +69,8 @@ class Policy:
     #: the params each env actually runs with (`params` overlaid with `env_params.<env>`)
     resolved: Mapping[Env, Mapping[str, Any]] = field(repr=False)
     spec: CheckSpec = field(repr=False, compare=False)
+    #: a CEL policy's compiled expression (check == "cel"); None for a built-in check
+    expression: cel.CelProgram | None = field(default=None, repr=False, compare=False)
 
     def action_for(self, env: str) -> Action:
         """The action in `env`; anything but "staging" is prod (strictest)."""
@@ -81,6 +89,7 @@ class Policy:
             "actions": {env: self.actions[env] for env in ENVS},
             "params": {env: _plain(self.resolved[env]) for env in ENVS},
             "scenarios": sorted(self.spec.scenarios),
+            **({"expression": self.expression.source} if self.expression else {}),
         }
 
 
@@ -167,9 +176,7 @@ class _Loader:
             out.append(policy)
         return tuple(out)
 
-    def policy(self, entry: Any, where: str) -> Policy:
-        raw = self.mapping(entry, where, "a policy")
-        self.keys(raw, where, _POLICY_REQUIRED, _POLICY_OPTIONAL)
+    def policy_id(self, raw: Mapping[str, Any], where: str) -> str:
         pid = self.string(raw["id"], f"{where}.id", limit=63)
         if not _ID.fullmatch(pid):
             raise self.fail(
@@ -177,22 +184,35 @@ class _Loader:
             )
         if pid in RESERVED_IDS:
             raise self.fail(f"{pid!r} is a reason id the pipelines emit themselves", f"{where}.id")
+        return pid
+
+    def severity(self, value: Any, where: str, *, integrity: bool, name: str) -> Severity:
+        if value not in SEVERITIES:
+            raise self.fail(f"must be one of {', '.join(SEVERITIES)} (found {_show(value)})", where)
+        if value == "critical" and not integrity:
+            raise self.fail(
+                f"critical is reserved for integrity and signature checks; {name} is not one",
+                where,
+            )
+        sev: Severity = value
+        return sev
+
+    def policy(self, entry: Any, where: str) -> Policy:
+        raw = self.mapping(entry, where, "a policy")
+        if "expression" in raw and "check" in raw:
+            raise self.fail("give exactly one of check and expression", f"{where}.expression")
+        if "expression" in raw:
+            return self.cel_policy(raw, where)
+        self.keys(raw, where, _POLICY_REQUIRED, _POLICY_OPTIONAL)
+        pid = self.policy_id(raw, where)
         name = self.string(raw["check"], f"{where}.check", limit=63)
         spec = self.registry.get(name)
         if spec is None:
             known = ", ".join(self.registry.names())
             raise self.fail(f"unknown check {name!r} (registered: {known})", f"{where}.check")
-        severity = raw["severity"]
-        if severity not in SEVERITIES:
-            raise self.fail(
-                f"must be one of {', '.join(SEVERITIES)} (found {_show(severity)})",
-                f"{where}.severity",
-            )
-        if severity == "critical" and not spec.integrity:
-            raise self.fail(
-                f"critical is reserved for integrity and signature checks; {name} is not one",
-                f"{where}.severity",
-            )
+        severity = self.severity(
+            raw["severity"], f"{where}.severity", integrity=spec.integrity, name=name
+        )
         description = self.string(
             raw["description"], f"{where}.description", limit=_MAX_DESCRIPTION
         )
@@ -214,6 +234,90 @@ class _Loader:
             resolved=resolved,
             spec=spec,
         )
+
+    def cel_policy(self, raw: Mapping[str, Any], where: str) -> Policy:
+        """A bundle entry with an `expression`: compiled here, once, or the bundle is refused."""
+        self.keys(raw, where, _CEL_REQUIRED, _CEL_OPTIONAL)
+        pid = self.policy_id(raw, where)
+        if pid in self.registry:
+            raise self.fail(f"{pid!r} is the name of a built-in check", f"{where}.id")
+        scenarios = self.scenarios(raw["scenarios"], f"{where}.scenarios")
+        severity = self.severity(
+            raw["severity"], f"{where}.severity", integrity=False, name="a CEL policy"
+        )
+        actions = self.actions(raw["actions"], f"{where}.actions")
+        source = self.string(raw["expression"], f"{where}.expression", limit=1 << 20)
+        program = self.compile(pid, source, scenarios, f"{where}.expression")
+        if "message" in raw and "messageExpression" in raw:
+            raise self.fail("give at most one of message and messageExpression", f"{where}.message")
+        message = (
+            self.string(raw["message"], f"{where}.message", limit=_MAX_DESCRIPTION).strip()
+            if "message" in raw
+            else f"the expression is false: {' '.join(source.split())[:200]}"
+        )
+        message_expr = (
+            self.compile(
+                pid,
+                self.string(raw["messageExpression"], f"{where}.messageExpression", limit=1 << 20),
+                scenarios,
+                f"{where}.messageExpression",
+            )
+            if "messageExpression" in raw
+            else None
+        )
+        target = (
+            self.string(raw["field"], f"{where}.field", limit=_MAX_FIELD) if "field" in raw else ""
+        )
+        description = (
+            self.string(raw["description"], f"{where}.description", limit=_MAX_DESCRIPTION)
+            if "description" in raw
+            else message
+        )
+        uses_config = "config" in program.variables | (
+            message_expr.variables if message_expr else frozenset()
+        )
+        spec = CheckSpec(
+            name=CEL_CHECK,
+            fn=_cel_check(program, message, message_expr, target),
+            scenarios=scenarios,
+            reads="config" if uses_config else "hashes" if scenarios == {"T2"} else "signature",
+            params=MappingProxyType({}),
+            integrity=False,
+            doc=description.strip(),
+        )
+        empty: Mapping[str, Any] = MappingProxyType({})
+        return Policy(
+            id=pid,
+            check=CEL_CHECK,
+            severity=severity,
+            description=description.strip(),
+            actions=actions,
+            params=empty,
+            resolved=MappingProxyType({env: empty for env in ENVS}),
+            spec=spec,
+            expression=program,
+        )
+
+    def scenarios(self, value: Any, where: str) -> frozenset[Scenario]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(f"must be a non-empty list of T1, T2 (found {_kind(value)})", where)
+        out: set[Scenario] = set()
+        for i, item in enumerate(value):
+            if item == "T1":
+                out.add("T1")
+            elif item == "T2":
+                out.add("T2")
+            else:
+                raise self.fail(f"must be T1 or T2 (found {_show(item)})", f"{where}[{i}]")
+        return frozenset(out)
+
+    def compile(
+        self, pid: str, source: str, scenarios: frozenset[Scenario], where: str
+    ) -> cel.CelProgram:
+        try:
+            return cel.compile_expression(source, scenarios=scenarios)
+        except cel.CelCompileError as exc:
+            raise self.fail(f"policy {pid!r}: CEL {exc}", where) from None
 
     def actions(self, value: Any, where: str) -> Mapping[Env, Action]:
         raw = self.mapping(value, where, "actions")
@@ -253,6 +357,25 @@ class _Loader:
             except ParamError as exc:
                 raise self.fail(exc.message, f"{at}.{exc.field}") from None
         return common, MappingProxyType(resolved)
+
+
+def _cel_check(
+    program: cel.CelProgram, message: str, message_expr: cel.CelProgram | None, target: str
+) -> Any:
+    """The CheckFn of one CEL policy: true is compliant, false one Violation at `target`.
+
+    Every failure (an input CEL cannot hold, an evaluation error, a non-bool) raises
+    CelEvalError, which the engine turns into an enforce finding.
+    """
+
+    def check(ctx: PolicyContext, _params: Mapping[str, Any]) -> list[Violation]:
+        activation = ctx.cel_activation
+        if program.run_bool(activation):
+            return []
+        text = message_expr.run_string(activation) if message_expr is not None else message
+        return [Violation(target, text)]
+
+    return check
 
 
 def _plain(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Literal
 
 from webhook.contracts.decision import Scenario
+from webhook.policies.cel import activation
 
 Env = Literal["prod", "staging"]
 ENVS: tuple[Env, ...] = ("prod", "staging")
@@ -58,10 +60,29 @@ class PolicyContext:
     signature: SignatureFacts = SignatureFacts(False, False, False)
     hashes: Mapping[str, str] = field(default_factory=dict)
     hash_file: str = "replication_manifest.yaml"
+    #: CEL variables (docs/policies.md): the parsed manifest, the decision's subject, and for T2
+    #: the archive report and the verified in-toto statement; None when the pipeline has none
+    manifest: Mapping[str, Any] | None = None
+    subject: Mapping[str, str] = field(default_factory=dict)
+    archive: Mapping[str, Any] | None = None
+    statement: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # a read-only copy: a check cannot change what the next check sees
         object.__setattr__(self, "hashes", MappingProxyType(dict(self.hashes)))
+        object.__setattr__(self, "subject", MappingProxyType(dict(self.subject)))
+
+    def cel_variables(self) -> dict[str, Any]:
+        """What a CEL expression of this scenario may name (see webhook.policies.cel)."""
+        common = {"manifest": self.manifest, "subject": self.subject, "env": self.effective_env}
+        if self.scenario == "T1":
+            return {"config": self.config, **common}
+        return {"archive": self.archive, "statement": self.statement, **common}
+
+    @cached_property
+    def cel_activation(self) -> Any:
+        """The CEL context, converted once per request and shared by every CEL policy."""
+        return activation(self.cel_variables())
 
     @property
     def effective_env(self) -> Env:

@@ -16,6 +16,7 @@ from itertools import islice
 from webhook.contracts.decision import Action, Reason, Severity
 from webhook.errors import DeadlineExceeded
 from webhook.policies.bundle import Policy, PolicyBundle
+from webhook.policies.cel import CelEvalError
 from webhook.policies.context import PolicyContext
 from webhook.policies.registry import Violation
 
@@ -82,7 +83,11 @@ def _run(policy: Policy, ctx: PolicyContext, action: Action) -> list[Finding]:
                 raise TypeError(f"check returned {type(v).__name__}, expected Violation")
     except Exception as exc:  # fail closed: a broken check blocks, whatever the env's action
         detail = " ".join(str(exc).split())[:_MAX_DETAIL]
-        return [finding("", f"check raised {type(exc).__name__}: {detail}", act="enforce")]
+        if isinstance(exc, CelEvalError):
+            message = f"policy {policy.id!r}: the CEL expression could not be evaluated: {detail}"
+        else:
+            message = f"check raised {type(exc).__name__}: {detail}"
+        return [finding("", message, act="enforce")]
     out: list[Finding] = []
     seen: set[tuple[str, str, str | None]] = set()
     for v in violations[:MAX_FINDINGS_PER_POLICY]:

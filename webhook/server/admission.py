@@ -293,7 +293,7 @@ class AdmissionDoor:
         if kind == "ConfigMap":
             label = obj["metadata"]["labels"][SCENARIO_LABEL]  # gated_kind checked the path
         return object_key(
-            kind, obj, label=label, bundle=self.gate.bundle, dry_run=dry_run, env=env, plain=plain
+            kind, obj, label=label, bundle=self.gate.cache_id, dry_run=dry_run, env=env, plain=plain
         )
 
     async def _deny_shape(self, uid: str, exc: ObjectError, dry_run: bool, env: Env) -> Decision:

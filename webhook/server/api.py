@@ -297,7 +297,7 @@ class ApiDoor:
             # the parts are the inputs: a hit is found on the loop, with no thread hop
             hit = key = None
             if cache.ttl > 0 and self.gate.state.engine is not None:
-                key = cache_key(inputs, bundle=self.gate.bundle, dry_run=False, env=env)
+                key = cache_key(inputs, bundle=self.gate.cache_id, dry_run=False, env=env)
                 hit = cache.get(key, request_id) if key is not None else None
 
             def run(engine: Engine, deadline: float | None) -> Decision:

@@ -144,10 +144,23 @@ class Health:
                 f"certificate expired at {info.not_after.isoformat()}" if info.expired else "ok"
             )
         ready = all(v == "ok" or (k == "trust" and waived) for k, v in components.items())
-        return json_response(
-            {"status": "ready" if ready else "not-ready", "components": components},
-            200 if ready else 503,
-        )
+        engine = state.engine  # the engine deciding now (a reload swaps this reference)
+        refused = state.refused
+        body: dict[str, object] = {
+            "status": "ready" if ready else "not-ready",
+            "components": components,
+            # what decides now, and whether a newer bundle/trust store was refused (the last
+            # good one kept deciding: still ready, but an operator must see it)
+            "bundle": engine.bundle_digest if engine is not None else None,
+            "trusted_keys": len(engine.trust_store) if engine is not None else 0,
+            "reload": {"status": "ok"}
+            if refused is None
+            else {
+                "status": "refused", "what": refused.what, "file": refused.file,
+                "error": refused.error, "at": refused.at,
+            },
+        }  # fmt: skip
+        return json_response(body, 200 if ready else 503)
 
     async def metrics_endpoint(self, request: Request) -> Response:
         body, ctype = self.metrics.exposition()

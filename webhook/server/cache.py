@@ -3,10 +3,12 @@
 The engine is pure, so identical inputs give an identical decision apart from request id and
 time; the same object is often evaluated again and again (`kubectl apply --dry-run=server` then
 `apply`, GitOps re-syncs, CI retries). The key covers every input byte, the identity of every
-file read (path, size, mtime_ns, inode, device), the policy bundle digest, the dry-run flag and
-the target env the door established (the same bytes decide differently for prod and staging, so
-a staging ALLOW must never answer a prod request), so any change is a miss; the engine (bundle +
-trust store) is fixed for the life of a Gate.
+file read (path, size, mtime_ns, inode, device), the engine's identity (`engine_identity`: the
+policy bundle digest AND the trust store's key ids), the dry-run flag and the target env the door
+established (the same bytes decide differently for prod and staging, so a staging ALLOW must
+never answer a prod request), so any change is a miss. A live reload swaps the engine
+(`webhook.server.reload`): a changed bundle or trust store is a new identity, so no decision
+cached under the old one is ever served again, even when only the keys changed.
 
 What is cached: migrations (T1: time-independent), and replications that hashed a local
 snapshot (the expensive admission step). Replications verified by attestation alone are not
@@ -45,6 +47,27 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class _Memo:
+    """The last (engine, identity) computed: a gate has one current engine, so one slot suffices;
+    the tuple is replaced in one assignment, so no thread sees an engine with another's id."""
+
+    last: tuple[Engine, str] | None = None
+
+
+def engine_identity(engine: Engine) -> str:
+    """What a decision depends on besides its inputs: bundle digest + trusted key ids.
+
+    The bundle digest alone is not enough: a reloaded trust store (a key revoked) with the same
+    bundle must never be answered from a decision made with the old keys."""
+    memo = _Memo.last
+    if memo is not None and memo[0] is engine:
+        return memo[1]
+    trust = hashlib.sha256("\n".join(engine.trust_store.keyids).encode()).hexdigest()
+    identity = f"{engine.bundle_digest}+trust:{trust}"
+    _Memo.last = (engine, identity)
+    return identity
+
+
 def _identity(path: Path | PinnedSource) -> str:
     if not isinstance(path, Path):
         return path.identity()  # from the descriptor the engine reads, not the path again
@@ -64,6 +87,7 @@ def cache_key(
 ) -> str | None:
     """None when the inputs must not be cached (or a file cannot be stat'ed).
 
+    `bundle` is the deciding engine's `engine_identity` (bundle digest + trust store).
     `env` is required, never defaulted: the door's target env is part of what is decided."""
     h = hashlib.sha256()
     parts: list[bytes] = [bundle.encode(), b"dry" if dry_run else b"wet", _env_part(env)]
@@ -204,6 +228,11 @@ class DecisionCache:
             self.hits += 1
         return restamp(decision, request_id, utc_timestamp())
 
+    def clear(self) -> None:
+        """Drop every entry (after a reload: entries under the old identity are dead weight)."""
+        with self._lock:
+            self._items.clear()
+
     def put(self, key: str, decision: Decision, *, not_after: datetime | None = None) -> None:
         """Store `decision`; `not_after` ends its life early (an attestation's expiry)."""
         if self.ttl <= 0:
@@ -239,7 +268,7 @@ def evaluate(
     """
     if cache is not None and cache.ttl > 0:
         if key is None:
-            key = cache_key(inputs, bundle=engine.bundle_digest, dry_run=dry_run, env=env)
+            key = cache_key(inputs, bundle=engine_identity(engine), dry_run=dry_run, env=env)
         hit = cache.get(key, request_id) if key is not None else None
         if hit is not None:
             return hit

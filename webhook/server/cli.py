@@ -34,6 +34,9 @@ FLAGS: tuple[tuple[str, dict[str, object], str], ...] = (
     ("--snapshot-root", {}, "directory under which admission may hash file:// snapshot URIs"),
     ("--snapshot-max-bytes", {}, "largest snapshot admission hashes (default 256MiB)"),
     ("--decision-cache-ttl", {"type": float}, "cache identical inputs N s (0: off)"),
+    ("--reload-interval", {"type": float},
+     "seconds between checks of --policy/--trust-dir for a change, reloaded live "
+     "(ConfigMap symlink swaps too); 0: only on SIGHUP (default 5)"),
     ("--engine-threads", {"type": int}, "worker threads for the engine and audit (default 32)"),
     ("--api-threads", {"type": int}, "worker threads of the API's own pool (default 8)"),
     ("--api-deadline", {"type": float}, "time budget of an API decision, seconds (default 120)"),

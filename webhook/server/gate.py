@@ -25,7 +25,7 @@ from webhook.audit.record import record_decision_async
 from webhook.contracts.decision import Decision, Reason, Scenario, Source, Step
 from webhook.pipelines import Engine
 from webhook.pipelines.report import rfc3339
-from webhook.server.cache import DecisionCache
+from webhook.server.cache import DecisionCache, engine_identity
 from webhook.server.metrics import GateMetrics
 
 log = logging.getLogger("migration_gate.gate")
@@ -40,14 +40,30 @@ DEFAULT_BUDGETS: dict[Source, float] = {"admission": 8.0, "api": 120.0, "ui": 12
 NO_BUNDLE = "none"
 
 
+@dataclass(frozen=True, slots=True)
+class ReloadRefusal:
+    """A newer bundle or trust store that failed to load; the last good engine keeps deciding."""
+
+    what: str  # "policy" | "trust"
+    file: str | None
+    error: str
+    at: str
+
+
 @dataclass
 class GateState:
-    """What /readyz reports: every component loaded, or the precise error of the one that is not."""
+    """What /readyz reports: every component loaded, or the precise error of the one that is not.
+
+    `engine` is the only reference a decision reads (once, at its start): a reload replaces it
+    in one assignment, so a decision never mixes the bundle of one load with the trust of another.
+    """
 
     engine: Engine | None = None
     store: AuditStore | None = None
     errors: dict[str, str] = field(default_factory=dict)
     tls_errors: dict[str, str] = field(default_factory=dict)
+    #: the last reload that was refused (None once a later reload succeeds)
+    refused: ReloadRefusal | None = None
 
 
 def door_decision(
@@ -185,6 +201,12 @@ class Gate:
     @property
     def bundle(self) -> str:
         return self.state.engine.bundle_digest if self.state.engine is not None else NO_BUNDLE
+
+    @property
+    def cache_id(self) -> str:
+        """The decision-cache identity of the current engine: bundle digest + trust store."""
+        engine = self.state.engine
+        return engine_identity(engine) if engine is not None else NO_BUNDLE
 
     def offload(self, door: str, fn: Callable[[], T]) -> asyncio.Future[T]:
         """Run blocking `fn` on `door`'s own I/O threads (admission, api, metrics)."""

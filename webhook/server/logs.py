@@ -37,7 +37,7 @@ _OPTIONAL = ("decision", "principal")
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _EXTRAS = (
     "event", "request_id", "door", "method", "path", "status", "duration_ms", "decision",
-    "principal", "component", "url",
+    "principal", "component", "url", "what", "file", "trigger", "old_digest", "new_digest",
 )  # fmt: skip
 
 

@@ -25,6 +25,8 @@ PREFIX = "migration_gate_"
 ENVS = ("prod", "staging")
 DOORS = ("admission", "api", "ui", "metrics")
 SOURCES = ("admission", "api", "ui")
+#: what a live reload re-reads (`webhook.server.reload`)
+RELOADED = ("policy", "trust")
 SCENARIOS = ("T1", "T2")
 VERDICTS = ("ALLOW", "BLOCK")
 #: reason ids that are integrity or signature failures (severity critical when they block)
@@ -100,6 +102,21 @@ class GateMetrics:
             ["listener"],
             registry=r,
         )
+        self.reloads = Counter(
+            PREFIX + "reloads_total",
+            "Live reloads applied, by what changed (policy bundle, trust store).",
+            ["what"],
+            registry=r,
+        )
+        self.reload_failures = Counter(
+            PREFIX + "reload_failures_total",
+            "Reloads refused (the last good bundle and trust store kept), by what failed to load.",
+            ["what"],
+            registry=r,
+        )
+        for what in RELOADED:
+            self.reloads.labels(what=what)
+            self.reload_failures.labels(what=what)
         self.connections_refused = Counter(
             PREFIX + "connections_refused_total",
             "Connections closed by a guard: per-client limit, head/body timeout, head too large.",

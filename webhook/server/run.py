@@ -30,6 +30,7 @@ from webhook.server.devcerts import ensure_dev_tls
 from webhook.server.gate import GateState
 from webhook.server.logs import configure_logging
 from webhook.server.metrics import GateMetrics
+from webhook.server.reload import Reloader, Sources
 from webhook.server.settings import ServerSettings
 from webhook.server.tls import CertInfo, ReloadingCertificate
 from webhook.server.uploads import sweep_stale_spools
@@ -219,7 +220,11 @@ def _banner(
 
 
 async def _serve_all(
-    settings: ServerSettings, apps: GateApps, listeners: list[Listener], token: str | None
+    settings: ServerSettings,
+    apps: GateApps,
+    listeners: list[Listener],
+    token: str | None,
+    reloader: Reloader | None = None,
 ) -> int:
     servers = {lst.name: _Server(_config(settings, lst, apps.metrics)) for lst in listeners}
     loop = asyncio.get_running_loop()
@@ -239,6 +244,10 @@ async def _serve_all(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    watcher: asyncio.Task[None] | None = None
+    if reloader is not None:  # SIGHUP: reload the bundle and trust store now
+        loop.add_signal_handler(signal.SIGHUP, reloader.request)
+        watcher = loop.create_task(reloader.run(), name="reload")
     failed: list[str] = []
 
     async def run_one(name: str, server: _Server) -> None:
@@ -257,8 +266,12 @@ async def _serve_all(
         _banner(settings, servers, token, _trust_line(settings, apps.gate.state))
 
     await asyncio.gather(announce(), *(run_one(n, s) for n, s in servers.items()))
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.remove_signal_handler(sig)
+    if watcher is not None:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
     if failed:
         log.error("listener(s) failed to start: %s", ", ".join(failed), extra={"event": "exit"})
         return EXIT_FAILED
@@ -278,16 +291,23 @@ def serve(settings: ServerSettings) -> int:
         log.error("cannot start: %s", exc.diagnostics(), extra={"event": "exit"})
         print(f"migration-gate serve: {exc.diagnostics()}", file=sys.stderr)
         return EXIT_CONFIG
+    sources = Sources(settings.policy, settings.trust_dir)
+    seen = sources.identity()  # before the load: a change during it is seen by the first check
     state = load_state(settings)
     apps = build_apps(settings, state, tokens, metrics=metrics, certs=certs)
+    reloader = Reloader(
+        state, metrics, sources, interval=settings.reload_interval, cache=apps.gate.cache,
+        seen=seen,
+    )  # fmt: skip
     listeners = [
         Listener("admission", apps.admission, settings.admission_port, certs["admission"]),
         Listener("api", apps.api, settings.api_port, certs.get("api")),
         Listener("metrics", apps.ops, settings.metrics_port, None),
     ]
     try:
-        code = uvloop.run(_serve_all(settings, apps, listeners, token))
+        code = uvloop.run(_serve_all(settings, apps, listeners, token, reloader))
     finally:
+        reloader.close()
         apps.gate.close()
         if state.store is not None:
             close = getattr(state.store, "close", None)

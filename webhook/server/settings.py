@@ -50,6 +50,9 @@ class ServerSettings:
     snapshot_root: Path | None = None
     snapshot_max_bytes: int = 256 * MIB
     decision_cache_ttl: float = 60.0
+    #: s between checks of the policy file and trust dir for a change (a ConfigMap/Secret
+    #: update is a symlink swap); 0: reload on SIGHUP only
+    reload_interval: float = 5.0
     engine_threads: int = 32
     #: the API's own worker pool (uploads), apart from admission's `engine_threads`
     api_threads: int = 8
@@ -150,6 +153,11 @@ class ServerSettings:
         for name in ("engine_threads", "api_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError("must be >= 1", field=name)
+        if not 0 <= self.reload_interval <= 3600:
+            raise ConfigError(
+                f"must be 0..3600 s, 0: SIGHUP only (found {self.reload_interval})",
+                field="reload_interval",
+            )
         if self.body_min_rate < 0:
             raise ConfigError("must be >= 0", field="body_min_rate")
         if self.max_connections_per_client < 0:
@@ -228,6 +236,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "snapshot_root": Path,
     "snapshot_max_bytes": _to_size,
     "decision_cache_ttl": float,
+    "reload_interval": float,
     "engine_threads": int,
     "api_threads": int,
     "api_deadline": float,

@@ -15,7 +15,7 @@ import pytest
 from webhook.pipelines import Engine, ReplicationInputs
 from webhook.pipelines.statement import statement_expires
 from webhook.server import cache as cache_mod
-from webhook.server.cache import DecisionCache, cache_key, evaluate
+from webhook.server.cache import DecisionCache, cache_key, engine_identity, evaluate
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "t2_good"
 
@@ -38,7 +38,7 @@ def test_an_allow_is_not_served_once_its_statement_expired(
     expires = statement_expires(inputs.attestation or b"")
     assert expires is not None and expires > datetime.now(UTC)
     cache = DecisionCache(ttl=3600)
-    key = cache_key(inputs, bundle=engine.bundle_digest, dry_run=False, env="prod")
+    key = cache_key(inputs, bundle=engine_identity(engine), dry_run=False, env="prod")
     assert key is not None
     first = evaluate(
         engine, inputs, request_id="r1", dry_run=False, deadline=None, cache=cache, env="prod"

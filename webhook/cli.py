@@ -29,7 +29,6 @@ from webhook.contracts.models import (
     REPLICATION_PREDICATE,
     STATEMENT_TYPE,
 )
-from webhook.contracts.reasons import BUILTIN_REASONS
 from webhook.contracts.strict import load_yaml
 from webhook.errors import GateError, InputError, UsageError
 from webhook.integrity import (
@@ -55,6 +54,7 @@ from webhook.pipelines.inputs import (
     WAL_DIR,
 )
 from webhook.policies.context import ENVS, Env
+from webhook.policytest.cli import register as register_policy
 from webhook.server.cli import register as register_serve
 
 EXIT_ALLOW, EXIT_BLOCK, EXIT_USAGE = 0, 1, 2
@@ -263,37 +263,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_ALLOW
 
 
-def cmd_policy_show(args: argparse.Namespace) -> int:
-    engine = _engine(args)
-    bundle = engine.bundle
-    if args.output == "json":
-        rows = [p.summary() for p in bundle.policies]
-        print(
-            json.dumps(
-                {
-                    "digest": bundle.digest,
-                    "source": bundle.source,
-                    "policies": rows,
-                    "builtin_reasons": BUILTIN_REASONS,
-                },
-                sort_keys=True,
-                indent=2,
-            )
-        )
-        return EXIT_ALLOW
-    print(f"policy bundle {bundle.digest} ({bundle.source})")
-    print(f"  {'id':<24} {'severity':<9} {'prod':<8} {'staging':<8} description")
-    for p in bundle.policies:
-        print(
-            f"  {p.id:<24} {p.severity:<9} {p.actions['prod']:<8} {p.actions['staging']:<8} "
-            f"{p.description}"
-        )
-    print("  always enforced (emitted by the pipelines, not configurable):")
-    for reason, meaning in BUILTIN_REASONS.items():
-        print(f"  {reason:<28} {meaning}")
-    return EXIT_ALLOW
-
-
 # --- parser -------------------------------------------------------------------------------------
 
 
@@ -394,10 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--threshold", type=int, default=1)
     verify.set_defaults(func=cmd_verify)
 
-    policy = sub.add_parser("policy", help="policy bundle commands")
+    policy = sub.add_parser("policy", help="policy bundle commands: show, lint, test")
     psub = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
-    show = psub.add_parser("show", parents=[common], help="print the bundle and its digest")
-    show.set_defaults(func=cmd_policy_show)
+    register_policy(psub, common)
 
     # subcommands whose code lives with what they operate: the audit store and the server
     register_audit(sub, common)

@@ -1,0 +1,102 @@
+"""The `policy` command group: show, lint and test (registered by webhook.cli).
+
+Exit codes: `show` 0; `lint` 0 clean, 1 problems, 2 unreadable; `test` 0 every case passed,
+1 a case failed, 2 a suite malformed (one line per problem, naming file and field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from webhook.contracts.reasons import BUILTIN_REASONS
+from webhook.pipelines import Engine
+from webhook.policytest.lint import lint_bundle, read_bundle_file
+from webhook.policytest.loader import discover, load_suites
+from webhook.policytest.reporters import FORMATS
+from webhook.policytest.runner import run_suites
+from webhook.policytest.show import render_yaml
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    policy = Path(args.policy) if args.policy else None
+    trust = Path(args.trust_dir) if args.trust_dir else None
+    bundle = Engine.load(policy_path=policy, trust_dir=trust).bundle
+    if args.output == "json":
+        data = {
+            "digest": bundle.digest,
+            "source": bundle.source,
+            "policies": [p.summary() for p in bundle.policies],
+            "builtin_reasons": BUILTIN_REASONS,
+        }
+        print(json.dumps(data, sort_keys=True, indent=2))
+    else:
+        print(render_yaml(bundle), end="")
+    return EXIT_OK
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    results = [lint_bundle(read_bundle_file(Path(f)), source=f) for f in args.files]
+    if args.output == "json":
+        rows: list[dict[str, Any]] = [
+            {
+                "file": r.file,
+                "ok": r.ok,
+                "digest": r.bundle.digest if r.bundle else None,
+                "problems": [
+                    {"field": f.field, "line": f.line, "message": f.message} for f in r.findings
+                ],
+            }
+            for r in results
+        ]
+        print(json.dumps({"files": rows}, sort_keys=True, indent=2))
+    else:
+        for r in results:
+            if r.bundle is not None:
+                n = len(r.bundle.policies)
+                print(f"{r.file}: ok ({n} policies, {r.bundle.digest})")
+            for finding in r.findings:
+                print(finding.text(r.file))
+        problems = sum(len(r.findings) for r in results)
+        if problems:
+            print(f"{problems} problem(s)")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    suites = load_suites(discover(args.paths))
+    results = run_suites(suites)
+    out = FORMATS[args.output](results)
+    print(out)
+    sys.stdout.flush()
+    return EXIT_FAILED if any(s.failed for s in results) else EXIT_OK
+
+
+def register(psub: Any, common: argparse.ArgumentParser) -> None:
+    """Add show, lint and test under `policy` (psub: its subparsers action)."""
+    show = psub.add_parser(
+        "show",
+        parents=[common],
+        help="print the effective bundle (YAML, or --output json) and its digest",
+    )
+    show.set_defaults(func=cmd_show)
+
+    lint = psub.add_parser(
+        "lint", help="check bundle files without running them (exit 0 clean, 1 problems)"
+    )
+    lint.add_argument("files", nargs="+", metavar="FILE", help="policy bundle YAML")
+    lint.add_argument("--output", choices=("text", "json"), default="text")
+    lint.set_defaults(func=cmd_lint)
+
+    # no `common` parent on purpose: MIGRATION_GATE_POLICY must not change what a suite tests
+    test = psub.add_parser(
+        "test", help="run policy test suites (exit 0 all pass, 1 a case failed, 2 malformed)"
+    )
+    test.add_argument("paths", nargs="+", metavar="PATH", help="suite files or directories")
+    test.add_argument("--output", choices=tuple(FORMATS), default="text")
+    test.set_defaults(func=cmd_test)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -287,3 +289,13 @@ def test_t2_variables_archive_and_statement() -> None:
 def test_cel_policies_are_skipped_for_the_other_scenario() -> None:
     b = bundle(entry("false", scen="T2"))
     assert run(b, {}) == []
+
+
+def test_the_documented_cel_example_loads_and_its_error_message_is_real() -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "policies.md").read_text()
+    section = doc.split("## CEL policies", 1)[1]
+    example = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)[0]
+    b = bundle(example)
+    assert b.ids() == ("no-ssh-port",)
+    (f,) = run(b, {"ports": [{"port": 22}]})
+    assert f.message == "port 22 must not be exposed"

@@ -98,3 +98,30 @@ def test_json_output(run: Run, tmp_path: Path) -> None:
         {"field": "policies[1].check", "line": 10, "message": files[1]["problems"][0]["message"]}
     ]
     assert "unknown check 'nope'" in files[1]["problems"][0]["message"]
+
+
+CEL = (
+    "  - id: no-ssh-port\n    severity: high\n    scenarios: [T1]\n"
+    "    expression: '{expr}'\n    actions: {{prod: enforce, staging: warn}}\n"
+)
+
+
+def test_cel_errors_are_named_by_policy_field_and_line(run: Run, tmp_path: Path) -> None:
+    """Through the loader's compile: a syntax error and an undeclared variable, both reported."""
+    body = (
+        SIGNATURE
+        + CEL.format(expr="!config.ports.exists(p, p.port == 22")  # policies[1], line 12
+        + CEL.format(expr="statement.predicate.env == env").replace("no-ssh", "t1-stmt")
+    )
+    path = write(tmp_path, body)
+    code, out, _ = run("policy", "lint", path)
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[-1] == "2 problem(s)"
+    assert lines[0].startswith(f"{path}:12: policies[1].expression: policy 'no-ssh-port': CEL")
+    assert lines[1].startswith(f"{path}:17: policies[2].expression: policy 't1-stmt-port'")
+
+
+def test_a_good_cel_bundle_is_clean(run: Run) -> None:
+    code, out, _ = run("policy", "lint", ROOT / "webhook/policies/tests/custom-cel-bundle.yaml")
+    assert code == 0 and "ok (3 policies" in out

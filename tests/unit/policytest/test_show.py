@@ -54,3 +54,13 @@ def test_show_of_an_unusable_bundle_is_exit_2(run: Run, tmp_path: Path) -> None:
     path.write_text("apiVersion: migrationgate.io/policy/v1\nkind: PolicyBundle\npolicies: []\n")
     code, _, err = run("policy", "show", "--policy", path)
     assert code == 2 and "policies: must list at least one policy" in err
+
+
+def test_show_keeps_cel_policies_as_written(run: Run) -> None:
+    path = ROOT / "webhook/policies/tests/custom-cel-bundle.yaml"
+    code, out, _ = run("policy", "show", "--policy", path)
+    assert code == 0
+    shown = load_bundle(out.encode(), source="shown")
+    original = load_bundle(path.read_bytes(), source="x")
+    assert [p.summary() for p in shown.policies] == [p.summary() for p in original.policies]
+    assert "expression: '!config.ports.exists(p, p.port == 22)'" in out

@@ -168,3 +168,33 @@ def test_no_suites_is_an_error(run: Run, tmp_path: Path) -> None:
 def test_suite_size_is_bounded(run: Run, suite: Suite) -> None:
     path = suite("cases:\n" + good_case() + "# " + "x" * (1024 * 1024) + "\n")
     assert "byte limit" in malformed(run, path)
+
+
+def test_the_shipped_suite_json_schema_is_the_models() -> None:
+    """schemas/policy-test-suite.schema.json (for editors) is generated from the models."""
+    import json
+
+    from tests.unit.policytest.conftest import ROOT
+    from webhook.policytest.model import Suite
+
+    path = ROOT / "webhook/policytest/schemas/policy-test-suite.schema.json"
+    shipped = json.loads(path.read_text())
+    generated = Suite.model_json_schema(by_alias=True)
+    assert {k: v for k, v in shipped.items() if k not in ("$schema", "title")} == {
+        k: v for k, v in generated.items() if k != "title"
+    }, "regenerate: Suite.model_json_schema(by_alias=True)"
+
+
+def test_the_shipped_suites_validate_against_the_json_schema() -> None:
+    import json
+
+    import jsonschema
+
+    from tests.unit.policytest.conftest import ROOT, SHIPPED
+    from webhook.contracts.strict import load_yaml
+
+    schema = json.loads(
+        (ROOT / "webhook/policytest/schemas/policy-test-suite.schema.json").read_text()
+    )
+    for path in sorted(SHIPPED.glob("custom-cel.yaml")) + sorted(SHIPPED.glob("e*.yaml")):
+        jsonschema.validate(load_yaml(path.read_bytes(), source=str(path)), schema)

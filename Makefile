@@ -7,27 +7,48 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 CACHE ?= $(HOME)/.cache/migration-gate
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install lint typecheck unit integration clean
+.PHONY: help run test install lint typecheck unit integration clean
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make run    start the gate with embedded dev defaults (state in .state/)"
-	@echo "make test   install and run every test level (lint, types, unit, integration, k8s-static, e2e, adversarial)"
+	@echo "migration-gate: the targets the README and docs use"
+	@echo "  make run          start the gate with embedded dev defaults (state in .state/); installs only"
+	@echo "                    what the gate needs to run"
+	@echo "  make test         install the dev tools and run every test level, in this order:"
+	@echo "                    $(TEST_LEVELS)"
+	@echo "  make install      install the gate and its dev/test tools into .venv (make test does this)"
+	@echo "  make lint | typecheck | unit | integration | adversarial | k8s-static | e2e | ...  one level"
+	@echo "  make fuzz         the longer fuzzing hunt (not part of make test)"
+	@echo "  make manifests    re-render manifests/ from the Helm chart"
+	@echo "  make kind-e2e     the e2e tests against a kind cluster (needs Docker)"
+	@echo "  make bench | bench-quick  benchmarks (BENCHMARKS.md); never part of make test"
+	@echo "  make clean        remove .venv and local state"
 
+# Runtime only (make run): the gate and its own dependencies, nothing for tests.
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || { echo "==> creating $(VENV) with $(PY)"; $(PY) -m venv $(VENV); }
+	@echo "==> installing migration-gate and its runtime dependencies into $(VENV) (first run only)"
+	@$(BIN)/pip install -q --upgrade "pip>=24"
+	@$(BIN)/pip install --progress-bar on -e . | grep -Ev '^(Requirement already satisfied|  )' || true
+	@$(BIN)/python -c "import webhook.cli" && touch $(RUN_STAMP)
+
+# Everything make test needs: the gate plus the dev and test tools.
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade "pip>=24"
-	$(BIN)/pip install -q -e ".[dev]"
-	@touch $(STAMP)
+	@test -x $(BIN)/python || { echo "==> creating $(VENV) with $(PY)"; $(PY) -m venv $(VENV); }
+	@echo "==> installing migration-gate with its dev and test tools into $(VENV)"
+	@$(BIN)/pip install -q --upgrade "pip>=24"
+	@$(BIN)/pip install -q -e ".[dev]"
+	@touch $(STAMP) $(RUN_STAMP)
 
 install: $(STAMP)
 
 # Dev defaults: trusts the examples' TEST key and lets admission hash snapshots under examples/,
 # so the README's curl examples work as shown. Never use these keys for real.
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/migration-gate serve --state-dir .state --trust-dir examples/t1_good/trust \
 	  --snapshot-root examples
 

@@ -7,11 +7,12 @@ from pathlib import Path
 from webhook.atomicfile import atomic_writer
 from webhook.audit.canonical import canonical_json
 from webhook.audit.errors import AuditReadError
-from webhook.audit.store import iter_path
+from webhook.audit.store import iter_target
 
 
-def export_jsonl(db_path: Path, out: Path) -> int:
-    """Write every record in seq order to `out` atomically; return the count.
+def export_jsonl(db_path: str | Path, out: Path) -> int:
+    """Write every record of the store `db_path` (a path or URL) in seq order to `out`
+    atomically; return the count.
 
     `webhook.atomicfile`: an O_EXCL temp file beside `out` (a symlink planted at a temp name is
     never followed), fsync, rename; the archive is 0600 (audit records name who changed what).
@@ -22,7 +23,7 @@ def export_jsonl(db_path: Path, out: Path) -> int:
     count = 0
     try:
         with atomic_writer(out, mode=0o600) as handle:
-            for record in iter_path(db_path):
+            for record in iter_target(db_path):
                 handle.write((canonical_json(record) + "\n").encode("ascii"))
                 count += 1
     except OSError as exc:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -26,6 +26,7 @@ from webhook.audit.schema import (
     connect,
     ddl_statements,
 )
+from webhook.audit.target import PostgresTarget, parse_target
 from webhook.audit.writer import ChainPosition, GroupCommitWriter, describe
 from webhook.contracts.decision import Decision, Reason, Source
 from webhook.errors import ConfigError
@@ -70,6 +71,18 @@ class AuditStore:
         self._writer = self._new_writer()
         self._encoder = Encoder()
         self.alerts = AlertStore(self._connect, location=str(path))
+
+    @property
+    def location(self) -> str:
+        """Where the store is, safe for a log line or an error (never a password)."""
+        return str(self.path)
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        """Every record in seq order, read-only (export, migrate)."""
+        return iter_path(self.path)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r})"
 
     # -- connections ------------------------------------------------------------------------
     def _connect(self, readonly: bool = False) -> sqlite3.Connection:
@@ -266,23 +279,58 @@ def iter_path(path: Path) -> Iterator[dict[str, Any]]:
         conn.close()
 
 
-def verify_path(path: Path, anchor: Anchor | None = None) -> VerifyResult:
-    """Verify a store file read-only: broken chain (or anchor not met) -> ok False; unreadable ->
-    readable False."""
+def iter_target(
+    target: str | Path, *, environ: Mapping[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Records of any store (path or URL) in seq order, read-only; AuditReadError if unreadable."""
     try:
-        return walk(iter_path(path), anchor)
+        parsed = parse_target(target, environ=environ)
+    except ConfigError as exc:
+        raise AuditReadError(exc.message, file=exc.file, field=exc.field) from None
+    if isinstance(parsed, PostgresTarget):
+        from webhook.audit.pg.read import iter_postgres  # noqa: PLC0415 - psycopg when used
+
+        return iter_postgres(parsed)
+    return iter_path(parsed.path)
+
+
+def verify_path(
+    path: str | Path, anchor: Anchor | None = None, *, environ: Mapping[str, str] | None = None
+) -> VerifyResult:
+    """Verify a store (file or URL) read-only: broken chain (or anchor not met) -> ok False;
+    unreadable -> readable False."""
+    try:
+        return walk(iter_target(path, environ=environ), anchor)
     except AuditReadError as exc:
         return VerifyResult(ok=False, checked=0, readable=False, reason=exc.diagnostics())
 
 
-def open_store(
-    path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S, max_pages: int | None = None
-) -> AuditStore:
-    """Open (creating if needed) the store at `path`; ConfigError naming the file if unusable.
+#: the name for what `verify_path` does on any backend
+verify_target = verify_path
 
-    `max_pages` caps the file size (SQLite pages): past it every append fails, i.e. BLOCKs.
+
+def open_store(
+    target: str | Path,
+    *,
+    busy_timeout_s: float = BUSY_TIMEOUT_S,
+    max_pages: int | None = None,
+    password_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AuditStore:
+    """Open (creating or migrating the schema if needed) the store `target` names.
+
+    `target`: a path or `sqlite:///PATH` (SQLite), or `postgresql://USER@HOST:PORT/DB`
+    (`webhook.audit.target`; the password from `password_file`,
+    MIGRATION_GATE_AUDIT_DB_PASSWORD_FILE or MIGRATION_GATE_AUDIT_DB_PASSWORD).
+    ConfigError naming the store if it is unusable.
+    `max_pages` caps an SQLite file (pages): past it every append fails, i.e. BLOCKs.
     """
-    path = Path(path)
+    parsed = parse_target(target, password_file=password_file, environ=environ)
+    if isinstance(parsed, PostgresTarget):
+        from webhook.audit.pg.store import open_postgres  # noqa: PLC0415 - psycopg when used
+
+        return open_postgres(parsed)
+    path = parsed.path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = connect(path, busy_timeout_s=busy_timeout_s)

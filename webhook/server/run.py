@@ -21,6 +21,7 @@ import uvloop
 from starlette.types import ASGIApp
 
 from webhook.audit import open_store
+from webhook.audit.target import display_target
 from webhook.errors import ConfigError
 from webhook.pipelines import Engine
 from webhook.server.app import GateApps, build_apps, trust_status
@@ -81,7 +82,9 @@ def load_state(settings: ServerSettings) -> GateState:
                 extra={"event": "trust-store-empty", "component": "trust"},
             )
     try:
-        state.store = open_store(settings.audit_db_path)
+        state.store = open_store(
+            settings.audit_target, password_file=settings.audit_db_password_file
+        )
     except (ConfigError, OSError) as exc:
         msg = exc.diagnostics() if isinstance(exc, ConfigError) else str(exc)
         state.errors["audit"] = msg
@@ -207,7 +210,7 @@ def _banner(
         f"  admission : {urls['admission']}/admission/v1/validate",
         f"  API       : {urls['api']}/api/v1/  (openapi: {urls['api']}/api/v1/openapi.json)",
         f"  metrics   : {urls['metrics']}/metrics  {urls['metrics']}/readyz",
-        f"  audit db  : {settings.audit_db_path}",
+        f"  audit db  : {display_target(settings.audit_target)}",
         f"  tokens    : {settings.token_file_path}",
         f"  trust     : {trust}",
     ]

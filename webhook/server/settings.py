@@ -41,7 +41,11 @@ class ServerSettings:
     allow_empty_trust: bool = False
     trust_dir: Path | None = None
     policy: Path | None = None
-    audit_db: Path | None = None
+    #: the audit store: a path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB (raw string,
+    #: parsed by `webhook.audit.open_store`; never a password: see audit_db_password_file)
+    audit_db: str | None = None
+    #: file holding the PostgreSQL password (a mounted Secret); read at open, never logged
+    audit_db_password_file: Path | None = None
     token_file: Path | None = None
     admission_deadline: float = 8.0
     max_body: int = 4 * MIB
@@ -106,8 +110,14 @@ class ServerSettings:
         return self.key if self.key is not None else self.tls_dir / "server.key"
 
     @property
+    def audit_target(self) -> str | Path:
+        """What `open_store` opens: the raw --audit-db string, else STATE_DIR/audit.db."""
+        return self.audit_db if self.audit_db else self.state_dir / "audit.db"
+
+    @property
     def audit_db_path(self) -> Path:
-        return self.audit_db if self.audit_db is not None else self.state_dir / "audit.db"
+        """The SQLite default (and the path of a plain-path --audit-db)."""
+        return Path(self.audit_db) if self.audit_db else self.state_dir / "audit.db"
 
     @property
     def token_file_path(self) -> Path:
@@ -227,7 +237,8 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "allow_empty_trust": _to_bool,
     "trust_dir": Path,
     "policy": Path,
-    "audit_db": Path,
+    "audit_db": str,
+    "audit_db_password_file": Path,
     "token_file": Path,
     "admission_deadline": float,
     "max_body": _to_size,
@@ -263,6 +274,8 @@ def _convert(name: str, raw: object, source: str) -> Any:
                 out.extend(_to_names(str(item)))
             return tuple(out)
         raw = raw[-1]
+    if name == "audit_db" and isinstance(raw, Path):
+        raw = str(raw)  # a parser with type=Path: the string is what open_store parses
     if not isinstance(raw, str):
         return raw
     try:

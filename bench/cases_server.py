@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import shutil
 import ssl
@@ -31,7 +32,6 @@ ADMISSION_PATH = "/admission/v1/validate"
 API_PATH = "/api/v1/validate/migration"
 B2_RATE = 300
 MAX_ERROR_SHARE = 0.01
-NO_CACHE = {"MIGRATION_GATE_DECISION_CACHE_TTL": "0"}
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,17 @@ def _token_file(path: Path) -> str:
     return token
 
 
+#: run the gate from another source tree (a worktree of another commit, for side-by-side runs)
+GATE_SRC = os.environ.get("MG_BENCH_GATE_SRC", "")
+
+
 @contextlib.contextmanager
-def gate_server(state: Path, env: dict[str, str] | None = None) -> Iterator[Gate]:
+def gate_server(state: Path, env: dict[str, str] | None = None,
+                src: str = GATE_SRC) -> Iterator[Gate]:
+    """`migration-gate serve` pinned to the server core; `src`: the source tree it runs from
+    (default: this checkout)."""
+    if src:
+        env = {**(env or {}), "PYTHONPATH": src}
     shutil.rmtree(state, ignore_errors=True)
     state.mkdir(parents=True)
     token = _token_file(state / "bench-token")
@@ -134,10 +143,59 @@ def _check_api(url: str, body: Path, ctype: str, token: str | None) -> None:
 
 
 def _rps(url: str, body: Path, ctype: str, seconds: float, *, errors: list[float],
-         auth: str = "") -> float:
-    r = load.wrk(url, body, ctype, seconds=seconds, authorization=auth)
+         auth: str = "", mode: str = "one", repeats: list[float] | None = None) -> float:
+    r = load.wrk(url, body, ctype, seconds=seconds, authorization=auth, mode=mode)
     errors.append(r.errors / max(1, r.requests))
+    if repeats is not None:
+        repeats.append(r.repeats / max(1, r.sent))
     return r.rps
+
+
+#: (row suffix, wrk mode, label, target): the three request streams of B1 and B3
+MODES = (
+    ("a", "distinct", "distinct objects on every request (no cache hits: the engine's real cost)",
+     0.35),
+    ("b", "mix", "GitOps-like mix (1 request in 5 a new object, 4 in 5 repeat one of the 8 most "
+     "recent)", 0.5),
+    ("c", "one", "all repeats (one object, fresh uid per request)", 0.5),
+)
+
+
+def _three_rows(bid: str, cfg: Config, *, warm: bool, one: Path, many: Path, ctype: str,
+                auth: str, gate_url: str, base_url: str, floor_url: str | None, distinct: int,
+                what: str, base_name: str, mp_many_type: str | None = None) -> list[Result]:
+    """One interleaved run over the three streams: each round loads gate and baseline with
+    each stream in turn (rotating), so the three rows share their rounds' machine state."""
+    errs: dict[str, list[float]] = {}
+    reps: dict[str, list[float]] = {}
+    sides = {}
+    for suffix, mode, _label, _t in MODES:
+        body = one if mode == "one" else many
+        ct = ctype if mode == "one" or mp_many_type is None else mp_many_type
+        for side, url in (("gate", gate_url), ("base", base_url)):
+            name = f"{suffix}-{side}"
+            errs[name], reps[name] = [], []
+            sides[name] = (lambda url=url, body=body, ct=ct, mode=mode, name=name: _rps(
+                url, body, ct, cfg.load_seconds, errors=errs[name], auth=auth, mode=mode,
+                repeats=reps[name]))
+    if floor_url is not None:
+        errs["floor"] = []
+        sides["floor"] = lambda: _rps(floor_url, one, ctype, cfg.load_seconds,
+                                      errors=errs["floor"])
+    s = interleave(cfg.rounds, warmup=warm, sides=sides)
+    rows = []
+    for suffix, mode, label, target in MODES:
+        res = Result(f"{bid}{suffix}", f"{what}; {label}", "req/s", "ratio_min", target,
+                     base_name, gate=s[f"{suffix}-gate"], baseline=s[f"{suffix}-base"])
+        _error_note(res, {k: v for k, v in errs.items() if k.startswith(suffix)})
+        share = reps[f"{suffix}-gate"]
+        if mode != "one" and share:
+            res.note += (f" Requests repeating an object already sent: {min(share):.0%}.."
+                         f"{max(share):.0%} per round ({distinct} distinct signed objects).")
+        if mode == "one" and "floor" in s:
+            res.extra["floor_canned_plus_audit_rps"] = s["floor"]
+        rows.append(res)
+    return rows
 
 
 def _p99(url: str, body: Path, seconds: float, achieved: list[float],
@@ -166,6 +224,8 @@ def run(cfg: Config, only: set[str], profile_dir: Path | None) -> list[Result]:
     admission = Path(bodies["admission"])
     fixed = Path(bodies["admission_fixed"])
     mp, mp_type = Path(bodies["multipart"]), str(bodies["multipart_type"])
+    many_adm, many_mp = Path(bodies["admission_many"]), Path(bodies["multipart_many"])
+    many_mp_type, distinct = str(bodies["multipart_many_type"]), int(bodies["distinct"])
     secs = cfg.load_seconds
     warm = not cfg.quick  # quick: the correctness checks above are the warm-up
     results: list[Result] = []
@@ -175,12 +235,8 @@ def run(cfg: Config, only: set[str], profile_dir: Path | None) -> list[Result]:
             "admission", cert=gate.cert, key=gate.key, log=work / "baseline-admission.log"))
         base_mp = stack.enter_context(baseline_server(
             "multipart", cert=None, key=None, log=work / "baseline-multipart.log"))
-        cold: Gate | None = None
         floor: str | None = None
         if not cfg.quick and "B1" in wanted:
-            # the same gate with its decision cache off: the engine runs for every request
-            cold = stack.enter_context(gate_server(work / "state-nocache", NO_CACHE))
-            _check_admission(cold.admission, admission, cold.ca)
             # the canned endpoint + the durable audit record every decision needs (the floor)
             floor = stack.enter_context(baseline_server(
                 "admission-audited", cert=gate.cert, key=gate.key,
@@ -193,31 +249,15 @@ def run(cfg: Config, only: set[str], profile_dir: Path | None) -> list[Result]:
         auth = f"Bearer {gate.token}"
 
         if "B1" in wanted:
-            errs: dict[str, list[float]] = {"gate": [], "base": [], "cold": [], "floor": []}
-            sides = {
-                "gate": lambda: _rps(gate.admission + ADMISSION_PATH, admission,
-                                     "application/json", secs, errors=errs["gate"]),
-                "base": lambda: _rps(base_adm + ADMISSION_PATH, admission,
-                                     "application/json", secs, errors=errs["base"])}
-            if cold is not None:
-                sides["cold"] = lambda: _rps(cold.admission + ADMISSION_PATH, admission,
-                                             "application/json", secs, errors=errs["cold"])
-            if floor is not None:
-                sides["floor"] = lambda: _rps(floor + ADMISSION_PATH, admission,
-                                              "application/json", secs, errors=errs["floor"])
-            s = interleave(cfg.rounds, warmup=warm, sides=sides)
-            res = Result("B1", f"admission throughput: MigrationRequest AdmissionReview "
-                         f"({bodies['config_bytes']} B config, signed), gate as deployed (engine "
-                         "+ decision cache), durable audit, TLS; wrk -t1 -c16", "req/s",
-                         "ratio_min", 0.5,
-                         "bare Starlette+uvicorn TLS endpoint, canned allow (same cert/context)",
-                         gate=s["gate"], baseline=s["base"])
-            _error_note(res, errs)
-            if "cold" in s:
-                res.extra["gate_no_decision_cache_rps"] = s["cold"]
-            if "floor" in s:
-                res.extra["floor_canned_plus_audit_rps"] = s["floor"]
-            results.append(res)
+            results += _three_rows(
+                "B1", cfg, warm=warm, one=admission, many=many_adm, ctype="application/json",
+                auth="", gate_url=gate.admission + ADMISSION_PATH,
+                base_url=base_adm + ADMISSION_PATH,
+                floor_url=floor + ADMISSION_PATH if floor else None, distinct=distinct,
+                what=(f"admission throughput: MigrationRequest AdmissionReview "
+                      f"({bodies['config_bytes']} B config, signed), gate as deployed (engine "
+                      "+ decision cache), durable audit, TLS; wrk -t1 -c16"),
+                base_name="bare Starlette+uvicorn TLS endpoint, canned allow (same cert/context)")
 
         if "B2" in wanted:
             got: dict[str, list[float]] = {"gate": [], "base": []}
@@ -234,23 +274,20 @@ def run(cfg: Config, only: set[str], profile_dir: Path | None) -> list[Result]:
             results.append(res)
 
         if "B3" in wanted:
-            errs = {"gate": [], "base": []}
-            s = interleave(cfg.rounds, warmup=warm, sides={
-                "gate": lambda: _rps(gate.api + API_PATH, mp, mp_type, secs, errors=errs["gate"],
-                                     auth=auth),
-                "base": lambda: _rps(base_mp + API_PATH, mp, mp_type, secs, errors=errs["base"])})
-            res = Result("B3", "API migration validation (multipart, 3 parts, bearer token), "
-                         "gate as deployed (engine + decision cache), durable audit; "
-                         "wrk -t1 -c16", "req/s", "ratio_min", 0.5,
-                         "bare Starlette endpoint parsing the same multipart",
-                         gate=s["gate"], baseline=s["base"])
-            _error_note(res, errs)
-            results.append(res)
+            results += _three_rows(
+                "B3", cfg, warm=warm, one=mp, many=many_mp, ctype=mp_type, auth=auth,
+                gate_url=gate.api + API_PATH, base_url=base_mp + API_PATH, floor_url=None,
+                distinct=distinct, mp_many_type=many_mp_type,
+                what=("API migration validation (multipart, 3 parts, bearer token), gate as "
+                      "deployed (engine + decision cache), durable audit; wrk -t1 -c16"),
+                base_name="bare Starlette endpoint parsing the same multipart")
 
         if profile_dir is not None:
             try:
-                    _profile([gate, cold], {"admission": admission, "multipart": mp}, mp_type, auth,
-                         out=profile_dir, secs=secs, results=results)
+                _profile(gate, {"admission": admission, "multipart": mp, "admission_many":
+                                many_adm, "multipart_many": many_mp},
+                         {"one": mp_type, "many": many_mp_type}, auth, out=profile_dir,
+                         secs=secs, results=results)
             except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
                 for r in results:
                     r.profile = f"profiling failed: {exc}"
@@ -259,7 +296,7 @@ def run(cfg: Config, only: set[str], profile_dir: Path | None) -> list[Result]:
 
 def _engine_profile(results: list[Result]) -> None:
     """The engine alone (no server), cProfile'd in a pinned worker: what a cache miss costs."""
-    rows = [r for r in results if r.id == "B1"]
+    rows = [r for r in results if r.id == "B1a"]
     if not rows:
         return
     r = run_worker("engine-profile", {"calls": 500})
@@ -269,35 +306,35 @@ def _engine_profile(results: list[Result]) -> None:
                       for ln in lines[start:])
     rows[0].extra["engine_us_per_call"] = r["per_call_us"]
     rows[0].profile = (f"#### engine alone, cache miss path (no server; cProfile, 500 calls)\n\n"
-                       f"`Engine.validate_migration` on the B1 inputs: {r['per_call_us']:.0f} us "
-                       f"per call without profiling.\n\n```\n{table}\n```")
+                       f"`Engine.validate_migration` on B1a's distinct inputs: "
+                       f"{r['per_call_us']:.0f} us per call without profiling."
+                       f"\n\n```\n{table}\n```")
 
 
-def _profile(gates: list[Gate | None], bodies: dict[str, Path], mp_type: str, auth: str, *,
+def _profile(gate: Gate, bodies: dict[str, Path], mp_types: dict[str, str], auth: str, *,
              out: Path, secs: float, results: list[Result]) -> None:
-    """py-spy (GIL holder, blocking samples) on each gate while wrk loads it, per door."""
+    """py-spy (GIL holder, blocking samples) on the gate while wrk loads it, per door and
+    stream: distinct objects (the engine's real cost) and all repeats (the cache-hit path)."""
     out.mkdir(parents=True, exist_ok=True)
     duration = max(3.0, secs)
-    gate, cold = gates[0], gates[1]
-    assert gate is not None
-    jobs: list[tuple[tuple[str, ...], str, Gate, str, Path, str, str]] = [
-        (("B1", "B2"), "admission door, decision cache on (as deployed)", gate,
-         gate.admission + ADMISSION_PATH, bodies["admission"], "application/json", ""),
-        (("B3",), "API door (multipart), decision cache on", gate, gate.api + API_PATH,
-         bodies["multipart"], mp_type, auth),
+    adm = gate.admission + ADMISSION_PATH
+    api = gate.api + API_PATH
+    jobs: list[tuple[tuple[str, ...], str, str, Path, str, str, str]] = [
+        (("B1a",), "admission door, distinct objects (engine on every request)", adm,
+         bodies["admission_many"], "application/json", "", "distinct"),
+        (("B1c", "B2"), "admission door, all repeats (decision-cache hits)", adm,
+         bodies["admission"], "application/json", "", "one"),
+        (("B3a",), "API door (multipart), distinct objects", api, bodies["multipart_many"],
+         mp_types["many"], auth, "distinct"),
     ]
-    if cold is not None:
-        jobs.insert(1, (("B1",), "admission door, decision cache off (engine every request)",
-                        cold, cold.admission + ADMISSION_PATH, bodies["admission"],
-                        "application/json", ""))
     _engine_profile(results)
-    for n, (ids, label, g, url, body, ctype, header) in enumerate(jobs):
+    for n, (ids, label, url, body, ctype, header, mode) in enumerate(jobs):
         rows = [r for r in results if r.id in ids]
         if not rows:
             continue
         raw = out / f"{n}-{ids[0]}.pyspy-gil.txt"
-        spy = profile.start(g.pid, duration, raw, gil=True)
-        r = load.wrk(url, body, ctype, seconds=duration, authorization=header)
+        spy = profile.start(gate.pid, duration, raw, gil=True)
+        r = load.wrk(url, body, ctype, seconds=duration, authorization=header, mode=mode)
         _, err = spy.communicate(timeout=duration + 60)
         what = "GIL holder only, blocking samples at 250 Hz"
         text = (profile.summarise(raw, what=what) if raw.exists()
@@ -305,6 +342,6 @@ def _profile(gates: list[Gate | None], bodies: dict[str, Path], mp_type: str, au
         block = f"#### {label}\n\nGate at {r.rps:.0f} req/s while sampled.\n\n{text}"
         for row in rows:
             if row.id == "B2":
-                row.profile = "Same process and door as B1 with the cache on: see B1."
+                row.profile = "Same process and door as B1c (cache-hit path): see B1c."
             else:
                 row.profile = (row.profile + "\n\n" + block).strip()

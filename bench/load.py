@@ -42,12 +42,18 @@ class WrkResult:
     errors: int
     p50_ms: float
     p99_ms: float
+    #: requests that repeated an object already sent (post.lua's schedule), and all sent
+    repeats: int = 0
+    sent: int = 0
 
 
 def wrk(url: str, body: Path, content_type: str, *, seconds: float, connections: int = 16,
-        authorization: str = "") -> WrkResult:
+        authorization: str = "", mode: str = "one", new_every: int = 5,
+        window: int = 8) -> WrkResult:
+    """`mode`: one (BODY repeated), distinct or mix over a many-bodies file (post.lua)."""
     cmd = [tool("wrk"), "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-           "--timeout", "10s", "-s", str(LUA), url, "--", str(body), content_type, authorization]
+           "--timeout", "10s", "-s", str(LUA), url, "--", str(body), content_type, authorization,
+           mode, str(new_every), str(window)]
     proc = subprocess.run(pinned(cmd, LOAD_CPU), capture_output=True, text=True, check=False,
                           timeout=seconds + 60)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('{"requests"')]
@@ -56,7 +62,8 @@ def wrk(url: str, body: Path, content_type: str, *, seconds: float, connections:
     d = json.loads(lines[-1])
     errors = d["connect"] + d["read"] + d["write"] + d["status"] + d["timeout"]
     return WrkResult(rps=d["requests"] / (d["duration_us"] / 1e6), requests=d["requests"],
-                     errors=errors, p50_ms=d["p50_us"] / 1000, p99_ms=d["p99_us"] / 1000)
+                     errors=errors, p50_ms=d["p50_us"] / 1000, p99_ms=d["p99_us"] / 1000,
+                     repeats=int(d.get("repeats", 0)), sent=int(d.get("sent", 0)))
 
 
 @dataclass(frozen=True)

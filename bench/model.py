@@ -1,8 +1,10 @@
 """Samples, targets and verdicts: the one place that decides pass/fail for every benchmark.
 
 A benchmark yields samples of the gate and of its baseline taken in alternating order (A/B
-interleaved), so drift in the shared machine's load hits both sides alike. The verdict uses the
-medians only; min and max are reported so a reader can see how noisy the run was.
+interleaved), so drift in the shared machine's load hits both sides alike. Samples taken in the
+same round are paired: the ratio is the median of the per-round ratios, with their min..max, and
+a row fails only when its target is missed in most rounds (a single noisy round cannot fail it,
+nor pass it).
 """
 
 from __future__ import annotations
@@ -65,14 +67,39 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def round_ratios(self) -> list[float]:
+        """gate/baseline per round (samples of one round are paired); [] when unpaired."""
+        if self.kind == "abs_max" and self.unit != "ms":
+            return []
+        if not self.gate or len(self.gate) != len(self.baseline) or 0 in self.baseline:
+            return []
+        return [g / b for g, b in zip(self.gate, self.baseline, strict=True)]
+
+    @property
     def ratio(self) -> float | None:
-        """gate/baseline medians; None for absolute targets other than latency (B6)."""
+        """Median of the per-round ratios (medians' ratio when unpaired); None for absolute
+        targets other than latency (B6)."""
+        paired = Summary.of(self.round_ratios)
+        if paired is not None:
+            return paired.median
         g, b = Summary.of(self.gate), Summary.of(self.baseline)
         if self.kind == "abs_max" and self.unit != "ms":
             return None
         if g is None or b is None or b.median == 0:
             return None
         return g.median / b.median
+
+    def ratio_text(self) -> str:
+        """`0.52x (0.47..0.58)`: the median per-round ratio and its spread."""
+        paired = Summary.of(self.round_ratios)
+        if paired is not None and paired.n > 1:
+            return f"{paired.median:.2f}x ({paired.min:.2f}..{paired.max:.2f})"
+        return f"{self.ratio:.2f}x" if self.ratio is not None else "—"
+
+    def _misses(self, values: list[float]) -> int:
+        if self.kind == "ratio_min":
+            return sum(1 for v in values if v < self.target)
+        return sum(1 for v in values if v > self.target)
 
     def target_text(self) -> str:
         if self.kind == "ratio_min":
@@ -87,10 +114,9 @@ class Result:
             if self.status != "error":
                 self.status = "pending"
             return self
-        if self.kind == "abs_max":
-            g = Summary.of(self.gate)
-            assert g is not None
-            self.status = "pass" if g.median <= self.target else "fail"
+        values = self.gate if self.kind == "abs_max" else self.round_ratios
+        if values:  # fail only when most rounds miss
+            self.status = "fail" if self._misses(values) * 2 > len(values) else "pass"
             return self
         r = self.ratio
         if r is None:
@@ -107,6 +133,7 @@ class Result:
         out["gate_summary"] = asdict(g) if g else None
         out["baseline_summary"] = asdict(b) if b else None
         out["ratio"] = self.ratio
+        out["round_ratios"] = self.round_ratios
         out["target_text"] = self.target_text()
         return out
 

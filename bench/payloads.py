@@ -42,12 +42,21 @@ def padded_config(size: int = CONFIG_BYTES) -> bytes:
     return text
 
 
-def artifacts() -> Artifacts:
+def artifacts(release: int | None = None) -> Artifacts:
+    """The B1 inputs; `release` n makes the n-th distinct object: version 4.2.n and a config
+    whose first comment names it, so every byte the engine reads (config, its hash, the signed
+    manifest, the signature) differs from every other release's while the decision stays ALLOW."""
     from webhook.contracts.models import MANIFEST_PAYLOAD_TYPE
     from webhook.integrity import envelope_json, load_private_key_pem, sign_envelope
 
     config = padded_config()
     manifest = json.loads((EXAMPLE / "migration_manifest.json").read_bytes())
+    if release is not None:
+        manifest["version"] = f"4.2.{release}"
+        head = f"# release 4.2.{release}\n".encode()
+        config = head + config[: len(config) - len(head)]
+        if not config.endswith(b"\n"):
+            config = config[:-1] + b"\n"
     manifest["config_sha256"] = hashlib.sha256(config).hexdigest()
     manifest_bytes = (json.dumps(manifest, indent=2) + "\n").encode()
     key = load_private_key_pem(SIGNER_KEY.read_bytes(), file=str(SIGNER_KEY))
@@ -103,9 +112,9 @@ def admission_review(a: Artifacts, uid: str = UID_MARKER) -> bytes:
     return json.dumps(review, separators=(",", ":")).encode()
 
 
-def multipart(a: Artifacts) -> tuple[bytes, str]:
+def multipart(a: Artifacts, boundary: str | None = None) -> tuple[bytes, str]:
     """(body, content type) with the three parts under the spec's file names."""
-    boundary = "bench" + uuid.uuid4().hex
+    boundary = boundary or "bench" + uuid.uuid4().hex
     out = bytearray()
     for name, data, ctype in (("migration_manifest.json", a.manifest, "application/json"),
                               ("app-config.yaml", a.config, "application/yaml"),
@@ -115,6 +124,41 @@ def multipart(a: Artifacts) -> tuple[bytes, str]:
         out += data + b"\r\n"
     out += f"--{boundary}--\r\n".encode()
     return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+#: separates bodies in a many-bodies file (bench/lua/post.lua); never inside a body
+SEPARATOR = b"\n@@NEXT-BODY@@\n"
+#: distinct objects per many-bodies file: more than the decision cache (256 entries) and the
+#: engine's input cache (1024 entries, 3 per request) hold, so cycling through them never hits
+DISTINCT = 2048
+MULTIPART_BOUNDARY = "bench0d1st1nct0b0undary0f0r0every0b0dy"
+
+
+def write_many(folder: Path, n: int = DISTINCT) -> dict[str, Path | str]:
+    """n distinct signed objects as AdmissionReviews and as multipart uploads, one file each.
+
+    Cached by content of the generator inputs (the example, the key, n); a few are checked
+    ALLOW by the engine (every one is signed the same way)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = hashlib.sha256(
+        (EXAMPLE / "migration_manifest.json").read_bytes() + (EXAMPLE / "app-config.yaml")
+        .read_bytes() + SIGNER_KEY.read_bytes() + str(n).encode() + Path(__file__).read_bytes()
+    ).hexdigest()[:16]
+    review, mp = folder / f"admission-{stamp}.many", folder / f"multipart-{stamp}.many"
+    ctype = f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
+    if not (review.exists() and mp.exists()):
+        sets = [artifacts(i) for i in range(n)]
+        for i in (0, n // 2, n - 1):
+            check_allow(sets[i])
+        reviews = [admission_review(a) for a in sets]
+        parts = [multipart(a, MULTIPART_BOUNDARY)[0] for a in sets]
+        for body in (*reviews, *parts):
+            if SEPARATOR in body:
+                raise RuntimeError("a bench body holds the separator")
+        review.write_bytes(SEPARATOR.join(reviews))
+        mp.write_bytes(SEPARATOR.join(parts))
+    return {"admission_many": review, "multipart_many": mp, "multipart_many_type": ctype,
+            "distinct": str(n)}
 
 
 def write_bodies(folder: Path) -> dict[str, Path | str]:
@@ -130,4 +174,4 @@ def write_bodies(folder: Path) -> dict[str, Path | str]:
     mp = folder / "migration.multipart"
     mp.write_bytes(body)
     return {"admission": review, "admission_fixed": fixed, "multipart": mp,
-            "multipart_type": ctype, "config_bytes": str(len(a.config))}
+            "multipart_type": ctype, "config_bytes": str(len(a.config)), **write_many(folder)}

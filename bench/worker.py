@@ -128,7 +128,8 @@ def audit_raw(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def engine_profile(args: dict[str, Any]) -> dict[str, Any]:
-    """B1 cold path: the engine alone on the bench inputs, timed, then under cProfile (text)."""
+    """B1a: the engine alone on distinct bench inputs (no cache can hit), timed, then under
+    cProfile (text)."""
     import cProfile
     import io
     import pstats
@@ -136,20 +137,20 @@ def engine_profile(args: dict[str, Any]) -> dict[str, Any]:
     from bench.payloads import TRUST_DIR, artifacts
     from webhook.pipelines import Engine, MigrationInputs
 
-    a = artifacts()
-    engine = Engine.load(trust_dir=TRUST_DIR)
-    inputs = MigrationInputs(a.manifest, a.config, a.signature)
     n = int(args.get("calls", 500))
+    sets = [artifacts(i) for i in range(2 * n + 50)]
+    inputs = [MigrationInputs(a.manifest, a.config, a.signature) for a in sets]
+    engine = Engine.load(trust_dir=TRUST_DIR)
     for i in range(50):
-        engine.validate_migration(inputs, request_id=f"warm-{i}")
+        engine.validate_migration(inputs[i], request_id=f"warm-{i}")
     t = time.perf_counter()
     for i in range(n):
-        engine.validate_migration(inputs, request_id=f"bench-{i}")
+        engine.validate_migration(inputs[50 + i], request_id=f"bench-{i}")
     per_call_us = (time.perf_counter() - t) / n * 1e6
     prof = cProfile.Profile()
     prof.enable()
     for i in range(n):
-        engine.validate_migration(inputs, request_id=f"prof-{i}")
+        engine.validate_migration(inputs[50 + n + i], request_id=f"prof-{i}")
     prof.disable()
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)

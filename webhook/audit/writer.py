@@ -34,7 +34,15 @@ from webhook.audit.errors import AuditWriteError
 from webhook.audit.schema import insert_rows
 from webhook.audit.text import printable
 
-__all__ = ["ChainPosition", "GroupCommitWriter", "Prepared", "describe", "stdout_line"]
+__all__ = [
+    "ChainPosition",
+    "Chained",
+    "GroupCommitWriter",
+    "Prepared",
+    "chain_batch",
+    "describe",
+    "stdout_line",
+]
 
 log = logging.getLogger("webhook.audit")
 
@@ -441,37 +449,17 @@ class GroupCommitWriter:
             head = conn.execute(
                 "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
             ).fetchone()
-            seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS_HASH)
-            positions: list[ChainPosition] = []
-            rows: list[tuple[object, ...]] = []
-            subjects: list[tuple[object, ...]] = []
-            alerts: list[tuple[object, ...]] = []
-            sha256 = hashlib.sha256
-            for ticket in batch:
-                rec = ticket.record
-                static = rec.static
-                seq += 1
-                ts = utc_now()
-                digest = sha256(rec.body(prev, seq, ts).encode("ascii")).hexdigest()
-                positions.append(ChainPosition(seq, ts, prev, digest))
-                if ticket.emit is not None:
-                    ticket.line = rec.line(digest, prev, seq, ts)
-                rows.append((seq, ts, rec.request_id, *static.columns, prev, digest))
-                if static.subject_values:
-                    subjects.extend((value, seq) for value in static.subject_values)
-                if static.alerts:
-                    alerts += alert_rows(static.alerts, request_id=rec.request_id, seq=seq, ts=ts)
-                prev = digest
-            insert_rows(conn, _INSERT, rows)
-            insert_rows(conn, "INSERT OR IGNORE INTO audit_subject (value, seq)", subjects)
-            apply_alerts(conn, alerts)
+            chained = chain_batch(batch, head)
+            insert_rows(conn, _INSERT, chained.rows)
+            insert_rows(conn, "INSERT OR IGNORE INTO audit_subject (value, seq)", chained.subjects)
+            apply_alerts(conn, chained.alerts)
             conn.execute("COMMIT")
         except BaseException:
             # SQLite may have rolled back already, or the connection is gone; it is dropped anyway.
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
-        return positions
+        return chained.positions
 
     @staticmethod
     def _begin(conn: sqlite3.Connection) -> None:
@@ -494,6 +482,44 @@ class GroupCommitWriter:
                 conn.close()
             except sqlite3.Error:
                 log.warning("closing the audit write connection failed", exc_info=True)
+
+
+@dataclass(slots=True)
+class Chained:
+    """A batch chained onto a head: the rows to insert, in seq order, and each caller's place."""
+
+    positions: list[ChainPosition]
+    rows: list[tuple[object, ...]]
+    subjects: list[tuple[object, ...]]
+    alerts: list[tuple[object, ...]]
+
+
+def chain_batch(batch: list[_Ticket], head: tuple[object, ...] | None) -> Chained:
+    """Seq, ts, prev_hash and hash of every record of `batch` after `head` (seq, hash).
+
+    Called under the backend's write lock (SQLite's BEGIN IMMEDIATE, PostgreSQL's advisory
+    lock), so `head` is the chain's true head and the ts order is the seq order.
+    """
+    seq, prev = (int(str(head[0])), str(head[1])) if head else (0, GENESIS_HASH)
+    chained = Chained([], [], [], [])
+    positions, rows, subjects = chained.positions, chained.rows, chained.subjects
+    sha256 = hashlib.sha256
+    for ticket in batch:
+        rec = ticket.record
+        static = rec.static
+        seq += 1
+        ts = utc_now()
+        digest = sha256(rec.body(prev, seq, ts).encode("ascii")).hexdigest()
+        positions.append(ChainPosition(seq, ts, prev, digest))
+        if ticket.emit is not None:
+            ticket.line = rec.line(digest, prev, seq, ts)
+        rows.append((seq, ts, rec.request_id, *static.columns, prev, digest))
+        if static.subject_values:
+            subjects.extend((value, seq) for value in static.subject_values)
+        if static.alerts:
+            chained.alerts += alert_rows(static.alerts, request_id=rec.request_id, seq=seq, ts=ts)
+        prev = digest
+    return chained
 
 
 def _emit_lines(batch: list[_Ticket]) -> None:

@@ -1,0 +1,171 @@
+"""`PostgresStore`: the audit store on PostgreSQL, the same interface as the SQLite store.
+
+Appends go through `PostgresWriter` (one thread, group commit, advisory chain lock), so the
+event loop only awaits a future; reads, acknowledgements and health checks use a small
+psycopg_pool pool from the gate's worker threads (`Gate.offload`), never the loop. A database
+that is down at start does not stop the gate from starting: it serves unready, every decision
+BLOCKs, and the schema check runs again on the next connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from webhook.audit import query as queries
+from webhook.audit.chain import Anchor, walk
+from webhook.audit.encode import Encoder
+from webhook.audit.errors import AuditReadError, AuditWriteError
+from webhook.audit.models import AuditPage, AuditQuery, VerifyResult
+from webhook.audit.pg.alerts import PostgresAlertStore
+from webhook.audit.pg.conn import CONNECT_TIMEOUT_S, connect, connect_kwargs, pg_error
+from webhook.audit.pg.read import iter_postgres
+from webhook.audit.pg.schema import SCHEMA_VERSION, ensure_schema, grant_writer, schema_version
+from webhook.audit.pg.writer import PostgresWriter
+from webhook.audit.store import AuditStore, _to_model
+from webhook.audit.target import PostgresTarget, parse_target
+from webhook.audit.writer import GroupCommitWriter
+from webhook.errors import ConfigError
+
+log = logging.getLogger("webhook.audit")
+
+POOL_MAX = 4
+#: a reader or health check waits at most this long for a pooled connection
+POOL_TIMEOUT_S = float(CONNECT_TIMEOUT_S)
+
+
+class PostgresStore(AuditStore):
+    """One PostgreSQL database shared by every replica; see the module docstring."""
+
+    def __init__(self, target: PostgresTarget) -> None:  # no super(): no SQLite file here
+        self.target = target
+        self._pid = os.getpid()
+        self._encoder = Encoder()
+        self._writer = self._new_writer()
+        kwargs = {**connect_kwargs(target), "autocommit": True}
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            "",
+            kwargs=kwargs,
+            min_size=1,
+            max_size=POOL_MAX,
+            timeout=POOL_TIMEOUT_S,
+            open=False,
+            check=ConnectionPool.check_connection,
+            name="migration-gate-audit",
+        )
+        self._pool.open(wait=False)
+        self.alerts = PostgresAlertStore(self._connection, location=target.display)
+
+    @property
+    def location(self) -> str:
+        return self.target.display
+
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self._pool.connection(timeout=POOL_TIMEOUT_S)
+
+    def _new_writer(self) -> GroupCommitWriter:
+        return PostgresWriter(self.target)
+
+    def check_writable(self) -> None:
+        """For /readyz: the database answers, holds our schema, and lets this role INSERT."""
+        try:
+            with self._connection() as conn:
+                version = schema_version(conn)
+                if version != SCHEMA_VERSION:
+                    ensure_schema(conn)
+                row = conn.execute("SELECT has_table_privilege('audit_log', 'INSERT')").fetchone()
+                if row is None or not row[0]:
+                    raise AuditWriteError(
+                        "this role may not INSERT into audit_log", file=self.location
+                    )
+        except ConfigError as exc:
+            raise AuditWriteError(exc.message, file=self.location) from None
+        except (psycopg.Error, OSError) as exc:
+            raise AuditWriteError(
+                f"audit store unwritable: {pg_error(exc)}", file=self.location
+            ) from None
+
+    def close(self) -> None:
+        if os.getpid() == self._pid:
+            self._writer.close()
+            self._pool.close()
+
+    def query(self, query: AuditQuery) -> AuditPage:
+        sql, params = queries.build(query)
+        try:
+            with self._connection() as conn:
+                rows = conn.execute(sql.replace("?", "%s"), params).fetchall()
+        except (psycopg.Error, OSError) as exc:
+            raise AuditReadError(
+                f"audit query failed: {pg_error(exc)}", file=self.location
+            ) from None
+        records = [_to_model(tuple(row)) for row in rows[: query.limit]]
+        more = len(rows) > query.limit
+        return AuditPage(
+            records=records, next_cursor=queries.next_cursor(records[-1].seq) if more else None
+        )
+
+    def iter_records(self) -> Iterator[dict[str, Any]]:
+        return iter_postgres(self.target)
+
+    def verify(self, anchor: Anchor | None = None) -> VerifyResult:
+        try:
+            return walk(iter_postgres(self.target), anchor)
+        except AuditReadError as exc:
+            return VerifyResult(ok=False, checked=0, readable=False, reason=exc.diagnostics())
+
+
+def open_postgres(target: PostgresTarget) -> PostgresStore:
+    """The store, its schema created or migrated if this role may; ConfigError if unusable.
+
+    An unreachable database is not a config error: the store opens, appends BLOCK until the
+    database answers, and the schema is checked on the writer's first connection.
+    """
+    try:
+        conn = connect(target)
+    except (psycopg.Error, OSError) as exc:
+        log.error(
+            "audit database unreachable at start (decisions BLOCK until it answers): %s",
+            pg_error(exc),
+            extra={"event": "audit-db-unreachable", "store": target.display},
+        )
+        return PostgresStore(target)
+    try:
+        ensure_schema(conn)
+    except ConfigError as exc:
+        raise ConfigError(exc.message, file=target.display) from None
+    except psycopg.errors.InsufficientPrivilege:
+        raise ConfigError(
+            "the audit schema is missing or older than this gate and this role may not create "
+            "it: install it as the tables' owner (docs/postgresql.md)",
+            file=target.display,
+        ) from None
+    except psycopg.Error as exc:
+        raise ConfigError(f"audit store unusable: {pg_error(exc)}", file=target.display) from None
+    finally:
+        conn.close()
+    return PostgresStore(target)
+
+
+def install(admin: str, *, writer_role: str | None = None) -> bool:
+    """Create or migrate the schema as `admin` (the tables' owner) and grant `writer_role`.
+
+    True if DDL ran. The gate then connects as `writer_role`: INSERT and SELECT only.
+    """
+    target = parse_target(admin)
+    if not isinstance(target, PostgresTarget):
+        raise ConfigError("install needs a postgresql:// URL", field="audit_db")
+    try:
+        with connect(target) as conn:
+            created = ensure_schema(conn)
+            if writer_role is not None:
+                grant_writer(conn, writer_role)
+    except psycopg.Error as exc:
+        raise ConfigError(f"cannot install: {pg_error(exc)}", file=target.display) from None
+    return created

@@ -1,0 +1,108 @@
+"""Group commit on PostgreSQL: many replicas, one chain, no duplicate seq, no fork, no gap.
+
+Each batch is one transaction: take `pg_advisory_xact_lock(CHAIN_LOCK)`, read the head, chain
+the batch onto it (`writer.chain_batch`), insert, commit. The lock is transaction-scoped, so a
+replica killed mid-batch (its connection dropped) releases it with the rollback, and seq comes
+from the head under the lock, never a sequence (a sequence leaves gaps on rollback). The
+`audit_log_chain` trigger refuses any row that does not extend the head, and the primary key
+refuses a duplicate seq even from a writer that skipped the lock.
+
+The writer thread owns one connection; a failed batch drops it and the next batch reconnects,
+so the gate recovers by itself when the database returns. Every caller of a failed batch gets
+AuditWriteError (a BLOCK); a commit whose outcome is unknown (the connection died during
+COMMIT) is reported as failed: the caller may see a BLOCK for a record that exists, never an
+ALLOW for one that does not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from webhook.audit.pg.alerts import merge_alert_rows
+from webhook.audit.pg.conn import connect, pg_error
+from webhook.audit.pg.schema import CHAIN_LOCK, ensure_schema
+from webhook.audit.target import PostgresTarget
+from webhook.audit.writer import ChainPosition, GroupCommitWriter, _Ticket, chain_batch
+
+log = logging.getLogger("webhook.audit")
+
+#: a decision waits at most this long for the writer to take it (below admission's 8 s)
+PENDING_TIMEOUT_S = 5.0
+
+INSERT = (
+    "INSERT INTO audit_log (seq, ts, request_id, scenario, source, decision, env, dry_run, "
+    "subject, reasons, warnings, audited, digests, policy_bundle, prev_hash, hash) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+INSERT_SUBJECT = "INSERT INTO audit_subject (value, seq) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+UPSERT_ALERT = (
+    "INSERT INTO alerts (scenario, subject_key, subject, policy, severity, status, count, "
+    "first_seen, last_seen, last_request_id, last_seq, message) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (scenario, subject_key, policy) DO UPDATE SET "
+    "count = alerts.count + excluded.count, last_seen = excluded.last_seen, "
+    "last_request_id = excluded.last_request_id, last_seq = excluded.last_seq, "
+    "message = excluded.message, subject = excluded.subject, "
+    "severity = LEAST(alerts.severity, excluded.severity), status = 'firing', "
+    "acked_by = NULL, acked_at = NULL"
+)
+
+
+def _no_sqlite() -> Any:
+    raise RuntimeError("the PostgreSQL writer has no SQLite connection")
+
+
+class PostgresWriter(GroupCommitWriter):
+    """The group-commit writer with PostgreSQL's transaction in place of SQLite's."""
+
+    def __init__(
+        self,
+        target: PostgresTarget,
+        *,
+        pending_timeout_s: float = PENDING_TIMEOUT_S,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__(_no_sqlite, location=target.display, pending_timeout_s=pending_timeout_s)
+        self._target = target
+        self._pg: psycopg.Connection[Any] | None = None
+        self._on_batch = on_batch
+
+    def _write(self, batch: list[_Ticket]) -> list[ChainPosition]:
+        conn = self._pg
+        if conn is None:
+            conn = connect(self._target)
+            try:
+                ensure_schema(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._pg = conn
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+                cur.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                chained = chain_batch(batch, cur.fetchone())
+                cur.executemany(INSERT, chained.rows)
+                if chained.subjects:
+                    cur.executemany(INSERT_SUBJECT, chained.subjects)
+                if chained.alerts:
+                    cur.executemany(UPSERT_ALERT, merge_alert_rows(chained.alerts))
+            conn.commit()
+        except BaseException:
+            self._drop_connection()  # rollback or not, a fresh connection for the next batch
+            raise
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
+        return chained.positions
+
+    def _drop_connection(self) -> None:
+        conn, self._pg = self._pg, None
+        if conn is not None:
+            try:
+                conn.close()
+            except psycopg.Error as exc:
+                log.warning("closing the audit write connection failed: %s", pg_error(exc))

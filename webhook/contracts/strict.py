@@ -12,6 +12,7 @@ YAML 1.2 reader would read otherwise than this YAML 1.1 parser (`no`, `020373`, 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any
@@ -152,6 +153,36 @@ def _path(parent: str, key: str | int) -> str:
     return f"{parent}.{key}" if parent else key
 
 
+#: where a node sits: () for the root, else (parent's _Where, key); written out as a dotted
+#: path only when an error names it, so a document that parses pays no string building
+_Where = tuple[Any, ...]
+_ROOT: _Where = ()
+
+
+def _render(where: _Where) -> str:
+    keys: list[str | int] = []
+    while where:
+        where, key = where
+        keys.append(key)
+    out = ""
+    for key in reversed(keys):
+        out = _path(out, key)
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_differs(plain: str) -> str | None:
+    """`yaml12.differs` for an implicit plain scalar PyYAML read as the string `plain`.
+
+    A pure function of the text (the value of an implicit str scalar is its text), remembered
+    because config keys and common values repeat across documents."""
+    return yaml12.differs(plain, plain)
+
+
+#: longer plain strings are checked without the memo (they are rarely repeated)
+_MEMO_PLAIN_CHARS = 64
+
+
 class _Builder:
     """Builds plain data from composed nodes, naming the exact field in every error.
 
@@ -172,15 +203,15 @@ class _Builder:
         self.aliases = 0
         self.built = 0
 
-    def fail(self, message: str, node: yaml.Node, where: str) -> InputError:
+    def fail(self, message: str, node: yaml.Node, where: _Where) -> InputError:
         mark = node.start_mark
         return InputError(
             f"{message} (line {mark.line + 1}, column {mark.column + 1})",
             file=self.source,
-            field=where or None,
+            field=_render(where) or None,
         )
 
-    def build(self, node: yaml.Node, where: str, depth: int) -> Any:
+    def build(self, node: yaml.Node, where: _Where, depth: int) -> Any:
         if depth > self.limits.max_depth:
             raise self.fail(f"nesting deeper than {self.limits.max_depth} levels", node, where)
         self.built += 1
@@ -201,26 +232,38 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node, where)
         if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
-            return [self.build(v, _path(where, i), depth + 1) for i, v in enumerate(node.value)]
+            return [self.build(v, (where, i), depth + 1) for i, v in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
             return self.mapping(node, where, depth)
         raise self.fail(f"unsupported YAML tag {_short(node.tag)}", node, where)
 
-    def scalar(self, node: yaml.ScalarNode, where: str) -> Any:
+    def scalar(self, node: yaml.ScalarNode, where: _Where) -> Any:
         """Only JSON-compatible scalars: a date, bytes or a custom tag is refused, named."""
-        if node.tag == _TIMESTAMP_TAG:
+        tag = node.tag
+        if tag == _STR_TAG:  # SafeConstructor's str is the scalar's text
+            value = node.value
+            if self.implicit(node):
+                why = (
+                    _plain_differs(value)
+                    if len(value) <= _MEMO_PLAIN_CHARS
+                    else yaml12.differs(value, value)
+                )
+                if why is not None:
+                    raise self.fail(why, node, where)
+            return value
+        if tag == _TIMESTAMP_TAG:
             raise self.fail(
                 "a YAML timestamp is not a JSON value; quote it to keep it as a string", node, where
             )
-        if node.tag not in _JSON_SCALARS:
+        if tag not in _JSON_SCALARS:
             raise self.fail(
-                f"unsupported YAML tag {_short(node.tag)} (only JSON-compatible values: strings, "
+                f"unsupported YAML tag {_short(tag)} (only JSON-compatible values: strings, "
                 "numbers, booleans, null, lists and mappings)",
                 node,
                 where,
             )
         value = self.loader.construct_object(node)
-        if node.tag == _FLOAT_TAG and not math.isfinite(value):
+        if tag == _FLOAT_TAG and not math.isfinite(value):
             raise self.fail(f"{node.value!r} is not a finite number (not valid JSON)", node, where)
         if self.implicit(node) and (why := yaml12.differs(node.value, value)) is not None:
             raise self.fail(why, node, where)
@@ -230,7 +273,7 @@ class _Builder:
         """A plain scalar whose type was guessed from its spelling (no quotes, no explicit tag)."""
         return not node.style and not self.text.startswith("!", node.start_mark.index)
 
-    def mapping(self, node: yaml.MappingNode, where: str, depth: int) -> dict[str, Any]:
+    def mapping(self, node: yaml.MappingNode, where: _Where, depth: int) -> dict[str, Any]:
         self.loader.flatten_mapping(node)  # resolves `<<` merge keys in place
         out: dict[str, Any] = {}
         keys: dict[str, str] = {}
@@ -244,13 +287,22 @@ class _Builder:
                     where,
                 )
             key = str(key_node.value)
-            if self.implicit(key_node) and (why := yaml12.differs(key, key)) is not None:
-                raise self.fail(f"mapping key {why}", key_node, _path(where, key))
+            at = (where, key)
+            if self.implicit(key_node):
+                why = (
+                    _plain_differs(key)
+                    if len(key) <= _MEMO_PLAIN_CHARS
+                    else yaml12.differs(key, key)
+                )
+                if why is not None:
+                    raise self.fail(f"mapping key {why}", key_node, at)
             if key in out:
-                raise self.fail(f"duplicate key {key!r}", key_node, _path(where, key))
-            if (first := case_twin(keys, key)) is not None:
-                raise self.fail(_twin_message(first, key), key_node, _path(where, key))
-            out[key] = self.build(value_node, _path(where, key), depth + 1)
+                raise self.fail(f"duplicate key {key!r}", key_node, at)
+            folded = key.casefold()  # case_twin, inlined: once per key of every mapping
+            first = keys.setdefault(folded, key)
+            if first != key:
+                raise self.fail(_twin_message(first, key), key_node, at)
+            out[key] = self.build(value_node, at, depth + 1)
         return out
 
 
@@ -268,7 +320,7 @@ def load_yaml(data: bytes, *, source: str, limits: ParseLimits = DEFAULT_LIMITS)
         node = loader.get_single_node()
         if node is None:
             raise InputError("document is empty", file=source)
-        return _Builder(loader, source, limits, text).build(node, "", 1)
+        return _Builder(loader, source, limits, text).build(node, _ROOT, 1)
     except InputError:
         raise
     except yaml.MarkedYAMLError as exc:

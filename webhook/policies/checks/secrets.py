@@ -9,6 +9,7 @@ or the scheme of a wrong reference.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -174,9 +175,10 @@ class _Walk:
             yield self._inline(path, value)
 
     def _scan(self, text: str) -> Hit | None:
-        """The first secret shape in text; long strings once per object (aliases repeat them)."""
+        """The first secret shape in text; long strings once per object (aliases repeat them),
+        short ones through a bounded memo shared by every request (`_short_scan`)."""
         if len(text) < _MEMO_AT:
-            return first_secret(text, is_reference=self._is_reference)
+            return _short_scan(text, self.schemes)
         key = id(text)
         if key not in self.memo:
             self.memo[key] = first_secret(text, is_reference=self._is_reference)
@@ -197,6 +199,13 @@ class _Walk:
         return Violation(
             where, f"{self.env} forbids inline secrets in {where} ({what}); {self.expected}"
         )
+
+
+@functools.lru_cache(maxsize=8192)
+def _short_scan(text: str, schemes: tuple[str, ...]) -> Hit | None:
+    """`first_secret` of a short text under `schemes`: a pure function of both (Hit is frozen),
+    remembered because keys and most values of configs repeat from one request to the next."""
+    return first_secret(text, is_reference=lambda value: is_reference(value, schemes))
 
 
 def _secret_entry(value: Mapping[Any, Any]) -> bool:

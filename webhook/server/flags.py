@@ -1,17 +1,19 @@
-"""The `serve` subcommand; `webhook/cli.py` calls `register()`.
+"""The server's flags (`FLAGS`), shared by `migration-gate serve` and `python -m webhook.server`.
 
 Every flag defaults to None so `ServerSettings.from_args` can tell "not given" from a value and
-fall back to `MIGRATION_GATE_<NAME>`, then to the built-in default.
+fall back to `MIGRATION_GATE_<NAME>`, then to the built-in default. Only argparse and the
+settings' vocabulary here: `webhook.cli.serve` adds this to the CLI's tree.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, Protocol
 
 from webhook.errors import ConfigError
 
-FLAGS: tuple[tuple[str, dict[str, object], str], ...] = (
+FLAGS: tuple[tuple[str, dict[str, Any], str], ...] = (
     ("--state-dir", {}, "where dev defaults live: tls/, operator-token, audit.db (default .state)"),
     ("--host", {}, "listen address (default 127.0.0.1; 0.0.0.0 in a container)"),
     ("--admission-port", {"type": int}, "admission webhook port, TLS always (default 8443)"),
@@ -54,11 +56,12 @@ FLAGS: tuple[tuple[str, dict[str, object], str], ...] = (
     ("--shutdown-timeout", {"type": float}, "seconds to finish in-flight requests (default 20)"),
     ("--keep-alive", {"type": float},
      "idle keep-alive seconds; above the apiserver's 90 s (default 120)"),
-    ("--log-level", {"choices": ["debug", "info", "warning", "error"]}, "default info"),
+    ("--log-level", {"choices": ["debug", "info", "warning", "error"]}, "log level (default info)"),
 )  # fmt: skip
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Resolve the settings and serve until stopped (exit 2 on a bad setting)."""
     # imported here so `migration-gate validate ...` never loads uvicorn
     from webhook.server.run import serve  # noqa: PLC0415
     from webhook.server.settings import ServerSettings  # noqa: PLC0415
@@ -71,17 +74,25 @@ def _run(args: argparse.Namespace) -> int:
     return serve(settings)
 
 
+class Commands(Protocol):
+    """What `register` needs of `add_subparsers()`'s result."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
+
+
 def register(
-    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
-    common_parent: argparse.ArgumentParser,
-) -> None:
-    """Add `serve` (common --policy/--trust-dir/--audit-db come from `common_parent`)."""
+    subparsers: Commands, common_parent: argparse.ArgumentParser | None = None
+) -> argparse.ArgumentParser:
+    """Add `serve` with every flag of `FLAGS` (and `common_parent`'s options); returns it."""
     parser = subparsers.add_parser(
         "serve",
-        parents=[common_parent],
+        parents=[common_parent] if common_parent is not None else [],
         help="run the admission webhook, operator API and metrics listeners",
-        description="Each flag also reads MIGRATION_GATE_<FLAG> (e.g. MIGRATION_GATE_API_PORT).",
+        description="Run the admission webhook, operator API and metrics listeners. "
+        "Each flag also reads MIGRATION_GATE_<FLAG> (e.g. MIGRATION_GATE_API_PORT).",
+        allow_abbrev=False,
     )
     for flag, extra, help_text in FLAGS:
         parser.add_argument(flag, default=None, help=help_text, **extra)
-    parser.set_defaults(func=_run)
+    parser.set_defaults(func=run)
+    return parser

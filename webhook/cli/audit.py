@@ -1,66 +1,77 @@
-"""`migration-gate audit verify | tail | export`: the store's own subcommands.
+"""`migration-gate audit verify | tail | export | migrate`: reading and moving the audit trail.
 
-The lead's CLI calls `register(subparsers, common_parent)`; each leaf sets `func(args) -> int`.
-Exit codes: verify 0 intact / 1 broken chain / 2 unreadable store or usage; tail and export
-0 ok / 2 unreadable store or usage.
+Every command finds the store by the CLI's one rule (`webhook.cli.store`): `--audit-db`, else
+`MIGRATION_GATE_AUDIT_DB`, else the server's default `<state dir>/audit.db`. None creates a store.
+`tail` shows the newest N matching records, printed oldest first (like `tail`), so `--follow`
+continues at the bottom. Exit codes: verify 0 intact / 1 broken chain / 2 unreadable store or
+usage; tail, export and migrate 0 ok / 2 unreadable store or usage.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from webhook.audit.canonical import canonical_json
-from webhook.audit.chain import parse_anchor, verify_jsonl
-from webhook.audit.errors import AuditReadError
-from webhook.audit.export import export_jsonl
-from webhook.audit.models import MAX_QUERY_LIMIT, AuditQuery, AuditRecord
-from webhook.audit.store import AuditStore, verify_path
+from webhook.cli.options import (
+    EXIT_BLOCK,
+    EXIT_OK,
+    EXIT_USAGE,
+    Commands,
+    Parser,
+    add_audit_db,
+    add_output,
+)
+from webhook.cli.store import choose, is_url, open_existing
 from webhook.errors import GateError, InputError
 
-EXIT_OK, EXIT_BROKEN, EXIT_UNREADABLE = 0, 1, 2
-AUDIT_DB_ENV = "MIGRATION_GATE_AUDIT_DB"
+if TYPE_CHECKING:
+    from webhook.audit import AuditQuery, AuditRecord, AuditStore
+
+EXIT_BROKEN, EXIT_UNREADABLE = EXIT_BLOCK, EXIT_USAGE
 _FOLLOW_POLL_S = 1.0
 
 
-def _has_option(parser: argparse.ArgumentParser, option: str) -> bool:
-    return any(option in action.option_strings for action in parser._actions)
+def register(commands: Commands, common: argparse.ArgumentParser | None = None) -> None:
+    """Add `audit ...` under `commands`.
 
-
-def register(subparsers: Any, common_parent: argparse.ArgumentParser) -> None:
-    """Add `audit verify|tail|export` under the lead's subparsers (argparse _SubParsersAction)."""
-    own = argparse.ArgumentParser(add_help=False)
-    if not _has_option(common_parent, "--audit-db"):
-        own.add_argument(
-            "--audit-db",
-            type=Path,
-            default=os.environ.get(AUDIT_DB_ENV) or None,
-            help=f"audit store (SQLite file); env {AUDIT_DB_ENV}",
-        )
-    output = argparse.ArgumentParser(add_help=False)
-    if not _has_option(common_parent, "--output"):
-        output.add_argument("--output", choices=("text", "json"), default="text")
-    parents = [common_parent, own, output]
-
-    audit = subparsers.add_parser(
+    `common` is accepted for callers of the former `webhook.audit.cli.register` and not used:
+    the audit commands define every option they read (an inherited `--policy` would be noise).
+    """
+    del common
+    audit = commands.add_parser(
         "audit",
         help="verify, read and export the audit trail",
         description="Verify, read and export the append-only, hash-chained audit trail.",
     )
-    commands = audit.add_subparsers(dest="audit_command", metavar="{verify,tail,export}")
-    commands.required = True
+    sub: Commands
+    if isinstance(audit, Parser):
+        sub = audit.add_commands(dest="audit_command", metavar="ACTION", title="actions")
+    else:  # embedded in a plain argparse tree
+        sub = audit.add_subparsers(
+            dest="audit_command", metavar="ACTION", title="actions", required=True,
+            parser_class=Parser,
+        )  # fmt: skip
 
-    verify = commands.add_parser(
+    def leaf(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            allow_abbrev=False,
+        )
+        add_audit_db(p, "audit store to read")
+        add_output(p)
+        return p
+
+    verify = leaf(
         "verify",
-        parents=parents,
-        help="walk the hash chain; exit 0 intact, 1 broken, 2 unreadable",
-        description="Recompute every record's hash in seq order and report the first break.",
+        "walk the hash chain; exit 0 intact, 1 broken, 2 unreadable",
+        "Recompute every record's hash in seq order and report the first break.",
     )
     verify.add_argument(
         "--jsonl",
@@ -79,16 +90,14 @@ def register(subparsers: Any, common_parent: argparse.ArgumentParser) -> None:
     )
     verify.set_defaults(func=cmd_verify)
 
-    tail = commands.add_parser(
+    tail = leaf(
         "tail",
-        parents=parents,
-        help="newest records first, with filters",
-        description="Show the newest records; --follow prints new ones as they come.",
+        "the newest N records, printed oldest first (like tail); filters",
+        "Show the newest N records that match the filters, printed oldest first, so the newest "
+        "is the last line; --follow keeps printing new ones below it.",
     )
-    tail.add_argument(
-        "-n", "--lines", type=int, default=20, help=f"how many (1..{MAX_QUERY_LIMIT})"
-    )
-    tail.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
+    tail.add_argument("-n", "--lines", type=int, default=20, help="how many records (default: 20)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
     tail.add_argument(
         "--follow-for",
         type=float,
@@ -96,24 +105,36 @@ def register(subparsers: Any, common_parent: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="with --follow: stop after this long (default: until interrupted)",
     )
-    tail.add_argument("--since", type=_datetime, default=None, help="RFC 3339 time (inclusive)")
-    tail.add_argument("--until", type=_datetime, default=None, help="RFC 3339 time (exclusive)")
-    tail.add_argument("--scenario", choices=("T1", "T2"), default=None)
-    tail.add_argument("--decision", choices=("ALLOW", "BLOCK"), default=None)
-    tail.add_argument("--source", choices=("admission", "api", "ui", "cli"), default=None)
-    tail.add_argument("--env", default=None)
+    tail.add_argument(
+        "--since", type=_datetime, default=None, metavar="TIME", help="RFC 3339 (inclusive)"
+    )
+    tail.add_argument(
+        "--until", type=_datetime, default=None, metavar="TIME", help="RFC 3339 (exclusive)"
+    )
+    tail.add_argument("--scenario", choices=("T1", "T2"), default=None, help="only this scenario")
+    tail.add_argument("--decision", choices=("ALLOW", "BLOCK"), default=None, help="only these")
+    tail.add_argument(
+        "--source",
+        choices=("admission", "api", "ui", "cli"),
+        default=None,
+        help="only decisions made through this door",
+    )
+    tail.add_argument("--env", default=None, help="only this environment, e.g. prod")
     tail.add_argument("--subject", default=None, help="exact app_id, source_db or target_db")
-    tail.add_argument("--request-id", default=None)
-    tail.add_argument("--dry-run", choices=("yes", "no"), default=None)
+    tail.add_argument("--request-id", default=None, help="the record of one request")
+    tail.add_argument(
+        "--dry-run", choices=("yes", "no"), default=None, help="only dry-run (or only real) ones"
+    )
     tail.set_defaults(func=cmd_tail)
 
-    export = commands.add_parser(
+    export = leaf(
         "export",
-        parents=parents,
-        help="write the whole chain to a JSONL file for archiving",
-        description="Write every record, in seq order, one canonical JSON object per line.",
+        "write the whole chain to a JSONL file for archiving",
+        "Write every record, in seq order, one canonical JSON object per line.",
     )
-    export.add_argument("--out", type=Path, required=True, metavar="FILE.jsonl")
+    export.add_argument(
+        "--out", type=Path, required=True, metavar="FILE.jsonl", help="file to write"
+    )
     export.set_defaults(func=cmd_export)
 
 
@@ -124,13 +145,8 @@ def _datetime(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r}") from None
 
 
-def _db(args: argparse.Namespace) -> Path:
-    value = getattr(args, "audit_db", None)
-    if not value:
-        raise InputError(
-            f"no audit store: pass --audit-db PATH or set {AUDIT_DB_ENV}", field="--audit-db"
-        )
-    return Path(value)
+def _location(args: argparse.Namespace) -> str:
+    return choose(getattr(args, "audit_db", None) and str(args.audit_db)).location
 
 
 def _fail(exc: GateError, err: TextIO) -> int:
@@ -142,18 +158,28 @@ def cmd_verify(
     args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """0 intact, 1 broken (first bad seq and why), 2 unreadable."""
+    from webhook.audit.chain import parse_anchor, verify_jsonl  # noqa: PLC0415
+    from webhook.audit.store import verify_path  # noqa: PLC0415
+
     out, err = out or sys.stdout, err or sys.stderr
+    target = str(args.jsonl) if args.jsonl is not None else _location(args)
     try:
         anchor = parse_anchor(args.expect_head) if args.expect_head is not None else None
-        result = (
-            verify_jsonl(args.jsonl, anchor)
-            if args.jsonl is not None
-            else verify_path(_db(args), anchor)
-        )
+        if args.jsonl is not None:
+            result = verify_jsonl(args.jsonl, anchor)
+        elif is_url(target):
+            store = open_existing(target)
+            try:
+                result = store.verify(anchor)
+            finally:
+                store.close()
+        else:
+            result = verify_path(Path(target), anchor)
     except GateError as exc:
         return _fail(exc, err)
-    target = str(args.jsonl) if args.jsonl is not None else str(_db(args))
     if args.output == "json":
+        from webhook.audit.canonical import canonical_json  # noqa: PLC0415
+
         print(canonical_json({"target": target, **result.model_dump(mode="json")}), file=out)
     elif result.ok:
         head = f"head seq {result.head_seq} hash {result.head_hash}" if result.head_seq else "empty"
@@ -172,6 +198,8 @@ def cmd_verify(
 
 
 def _query(args: argparse.Namespace, limit: int) -> AuditQuery:
+    from webhook.audit import AuditQuery  # noqa: PLC0415
+
     dry = None if args.dry_run is None else args.dry_run == "yes"
     try:
         return AuditQuery(
@@ -197,6 +225,8 @@ def _printable(text: str) -> str:
 
 def _line(record: AuditRecord, output: str) -> str:
     if output == "json":  # ASCII-only JSON: control characters are already escaped
+        from webhook.audit.canonical import canonical_json  # noqa: PLC0415
+
         return canonical_json(record.model_dump(mode="json"))
     subject = " ".join(f"{k}={v}" for k, v in sorted(record.subject.items()))
     policies = ",".join(dict.fromkeys(r.policy for r in record.reasons)) or "-"
@@ -210,18 +240,20 @@ def _line(record: AuditRecord, output: str) -> str:
 def cmd_tail(
     args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
-    """Newest `-n` records matching the filters (printed oldest..newest, like tail)."""
+    """The newest `-n` records matching the filters, printed oldest first (like tail)."""
+    from webhook.audit.models import MAX_QUERY_LIMIT  # noqa: PLC0415
+
     out, err = out or sys.stdout, err or sys.stderr
     try:
         if not 1 <= args.lines <= MAX_QUERY_LIMIT:
             raise InputError(f"-n must be 1..{MAX_QUERY_LIMIT} (got {args.lines})", field="-n")
-        path = _db(args)
-        if not path.is_file():
-            raise AuditReadError("no audit store at this path", file=str(path))
-        store = AuditStore(path)
+        location = _location(args)
+        store = open_existing(location)
         page = store.query(_query(args, args.lines))
         for record in reversed(page.records):
             print(_line(record, args.output), file=out, flush=True)
+        if not page.records:
+            print(f"no audit records match ({location})", file=err, flush=True)
         if args.follow:
             last = page.records[0].seq if page.records else 0
             _follow(store, args, last, out)
@@ -234,6 +266,8 @@ def cmd_tail(
 
 def _follow(store: AuditStore, args: argparse.Namespace, last: int, out: TextIO) -> None:
     """Poll for records newer than `last` (read-only); bounded by --follow-for when given."""
+    from webhook.audit.models import MAX_QUERY_LIMIT  # noqa: PLC0415
+
     deadline = None if args.follow_for is None else time.monotonic() + args.follow_for
     while deadline is None or time.monotonic() < deadline:
         pause = _FOLLOW_POLL_S
@@ -258,9 +292,14 @@ def cmd_export(
     args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
     """Export the chain; prints the count and the head to check the archive against."""
+    from webhook.audit.export import export_jsonl  # noqa: PLC0415
+
     out, err = out or sys.stdout, err or sys.stderr
+    location = _location(args)
     try:
-        count = export_jsonl(_db(args), args.out)
+        if is_url(location):
+            raise InputError("export reads a SQLite file; give its path", field="--audit-db")
+        count = export_jsonl(Path(location), args.out)
     except GateError as exc:
         return _fail(exc, err)
     except Exception as exc:

@@ -145,7 +145,7 @@ def reattest(folder: Path) -> None:
     import hashlib
     import re
 
-    from webhook.cli import replication_statement
+    from webhook.cli.statement import replication_statement
 
     manifest = folder / "replication_manifest.yaml"
     digest = hashlib.sha256((folder / "snapshot.tar.gz").read_bytes()).hexdigest()

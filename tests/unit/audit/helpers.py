@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from webhook.audit.cli import register
+from webhook.cli.audit import register
 from webhook.contracts.decision import Decision, Reason, Verdict
 
 REPO = Path(__file__).resolve().parents[3]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from webhook.audit import AuditStore
-from webhook.audit.cli import register
+from webhook.cli.audit import register
 
 
 def parser_with(common: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from webhook.errors import ConfigError
-from webhook.server.cli import register
+from webhook.server.flags import register
 from webhook.server.settings import GIB, MIB, ServerSettings
 
 

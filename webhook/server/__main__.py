@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from webhook.server.cli import register
+from webhook.server.flags import register
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope
 from webhook.audit import AuditQuery
 from webhook.audit.errors import AlertNotFoundError
 from webhook.audit.models import MAX_QUERY_LIMIT
-from webhook.contracts.decision import Decision
+from webhook.contracts.decision import Decision, Source
 from webhook.errors import GateError
 from webhook.pipelines import Engine, MigrationInputs, ReplicationInputs
 from webhook.pipelines.inputs import (
@@ -42,12 +42,21 @@ from webhook.server.door_env import ENV_FIELD, api_env, form_env, query_env
 from webhook.server.gate import Gate
 from webhook.server.http import HTTPError, body_chunks, json_response, scope_headers
 from webhook.server.logs import AccessLog
-from webhook.server.uploads import SpoolBudget, Upload, read_multipart, receive_multipart
+from webhook.server.uploads import (
+    SpoolBudget,
+    Upload,
+    read_multipart,
+    receive_multipart,
+    require_parts,
+)
 
 log = logging.getLogger("migration_gate.app")
 
 MIGRATION_PARTS = frozenset({MANIFEST_FILE, CONFIG_FILE, MANIFEST_SIGNATURE_FILE, ENV_FIELD})
 REPLICATION_PARTS = frozenset({REPLICATION_FILE, SNAPSHOT_FILE, ATTESTATION_FILE, ENV_FIELD})
+#: parts without which there is nothing to decide: a client's mistake (400), not a BLOCK
+MIGRATION_REQUIRED = (MANIFEST_FILE, CONFIG_FILE)
+REPLICATION_REQUIRED = (REPLICATION_FILE, SNAPSHOT_FILE)
 AUDIT_FILTERS = (
     "since", "until", "scenario", "decision", "source", "env", "subject", "request_id", "dry_run",
 )  # fmt: skip
@@ -248,11 +257,31 @@ class ApiDoor:
             budget=self.spool_budget,
         )
 
+    async def receive_upload(
+        self, request: Request, scenario: str, *, extra: frozenset[str], skip_empty: bool
+    ) -> Upload:
+        """An upload for `scenario` (T1 or T2) with the API's limits and spool, for the UI.
+
+        `extra` names form fields the caller reads itself (the UI's CSRF token); `skip_empty`
+        drops the empty, unnamed file part a browser sends for a file input left empty."""
+        t2 = scenario == "T2"
+        return await receive_multipart(
+            request,
+            tmp_root=self.tmp_dir,
+            allowed=(REPLICATION_PARTS if t2 else MIGRATION_PARTS) | extra,
+            to_disk=frozenset({SNAPSHOT_FILE}) if t2 else frozenset(),
+            wal_field=WAL_DIR if t2 else None,
+            max_total=self.max_upload,
+            max_small_part=self.max_small_part,
+            budget=self.spool_budget,
+            skip_empty=skip_empty,
+        )
+
     async def validate_migration(self, request: Request) -> Response:
         principal = self.authorize(request, "operator")
         query = _early_env(principal, request.scope)
         upload = await self._receive(request, MIGRATION_PARTS, frozenset(), None)
-        decision, body = await self._migration(upload, _state(request), principal, query)
+        decision, body = await self.decide_migration(upload, _state(request), principal, query)
         return decision_response(decision, body)
 
     async def validate_migration_raw(
@@ -276,15 +305,24 @@ class ApiDoor:
             max_small_part=self.max_small_part,
             budget=self.spool_budget,
         )
-        return await self._migration(upload, state, principal, query)
+        return await self.decide_migration(upload, state, principal, query)
 
-    async def _migration(
-        self, upload: Upload, state: dict[str, Any], principal: Principal, query: str | None
+    async def decide_migration(
+        self,
+        upload: Upload,
+        state: dict[str, Any],
+        principal: Principal,
+        query: str | None,
+        *,
+        source: Source = "api",
     ) -> tuple[Decision, bytes]:
         """Decide a received migration upload (removing its spool): the decision and its body.
 
-        `state["decision"]` is set."""
+        Every door that takes uploads (the API, the UI) decides here, so the same files give
+        the same Decision bytes. A missing required part is a 400 naming it (nothing decided,
+        nothing audited, no alert). `state["decision"]` is set."""
         try:
+            require_parts(upload, MIGRATION_REQUIRED, "a migration")
             parts = upload.files
             env = api_env(principal, query=query, form=form_env(_small(parts.get(ENV_FIELD))))
             inputs = MigrationInputs(
@@ -307,7 +345,7 @@ class ApiDoor:
                 )  # fmt: skip
 
             decision = await self.gate.decide(
-                run, scenario="T1", request_id=request_id, source="api", dry_run=False, hit=hit,
+                run, scenario="T1", request_id=request_id, source=source, dry_run=False, hit=hit,
                 subject={"env": env},
             )  # fmt: skip
         finally:
@@ -321,7 +359,21 @@ class ApiDoor:
         upload = await self._receive(
             request, REPLICATION_PARTS, frozenset({SNAPSHOT_FILE}), WAL_DIR
         )
+        decision = await self.decide_replication(upload, _state(request), principal, query)
+        return decision_response(decision)
+
+    async def decide_replication(
+        self,
+        upload: Upload,
+        state: dict[str, Any],
+        principal: Principal,
+        query: str | None,
+        *,
+        source: Source = "api",
+    ) -> Decision:
+        """Decide a received replication upload (removing its spool); see `decide_migration`."""
         try:
+            require_parts(upload, REPLICATION_REQUIRED, "a replication")
             parts = upload.files
             env = api_env(principal, query=query, form=form_env(_small(parts.get(ENV_FIELD))))
             snapshot = parts.get(SNAPSHOT_FILE)
@@ -331,7 +383,7 @@ class ApiDoor:
                 wal_files={name: part.value() for name, part in upload.wal.items()},
                 attestation=_small(parts.get(ATTESTATION_FILE)),
             )
-            request_id: str = _state(request)["request_id"]
+            request_id: str = state["request_id"]
 
             def run(engine: Engine, deadline: float | None) -> Decision:
                 return engine.validate_replication(
@@ -339,13 +391,13 @@ class ApiDoor:
                 )
 
             decision = await self.gate.decide(
-                run, scenario="T2", request_id=request_id, source="api", dry_run=False,
+                run, scenario="T2", request_id=request_id, source=source, dry_run=False,
                 subject={"env": env},
             )  # fmt: skip
         finally:
             await upload.close()
-        _state(request)["decision"] = decision.decision
-        return decision_response(decision)
+        state["decision"] = decision.decision
+        return decision
 
     async def audit_logs(self, request: Request) -> Response:
         self.authorize(request, "viewer")

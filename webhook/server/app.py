@@ -30,6 +30,7 @@ from webhook.server.openapi import openapi_document
 from webhook.server.settings import ServerSettings
 from webhook.server.tls import ReloadingCertificate
 from webhook.server.uploads import SpoolBudget
+from webhook.ui import build_ui_routes
 
 log = logging.getLogger("migration_gate.app")
 
@@ -175,8 +176,10 @@ def build_apps(
     metrics: GateMetrics | None = None,
     certs: Mapping[str, ReloadingCertificate] | None = None,
     extra_api_routes: Sequence[BaseRoute] = (),
+    environ: Mapping[str, str] | None = None,
 ) -> GateApps:
-    """Wire doors to one Gate. `extra_api_routes` lets the UI mount its pages on the API port."""
+    """Wire doors to one Gate. The UI's pages go on the API port under /ui/ (`/` redirects
+    there); `environ` (default os.environ) is where the UI looks for its session key file."""
     metrics = metrics or GateMetrics()
     if state.engine is not None:
         metrics.prime((p.id, p.severity) for p in state.engine.bundle.policies)
@@ -220,6 +223,7 @@ def build_apps(
             Route("/api/v1/alerts/{alert_id}/ack", api.ack_alert, methods=["POST"]),
             Route("/api/v1/openapi.json", openapi, methods=["GET"]),
             *extra_api_routes,
+            *build_ui_routes(gate, api, tokens, settings.state_dir, environ=environ),
         ]
     )
     ops_app = _starlette(

@@ -309,6 +309,8 @@ def _wal_name(name: str) -> str:
         raise _bad(f"WAL file name {name[:64]!r} is not a plain file name")
     if not name.isprintable():
         raise _bad("WAL file name has non-printable characters")
+    if "\ufffd" in name:
+        raise _bad("WAL file name is not valid UTF-8")
     return name
 
 
@@ -325,8 +327,11 @@ class MultipartReader:
         wal_field: str | None,
         max_small_part: int,
         budget: SpoolBudget | None = None,
+        skip_empty: bool = False,
     ) -> None:
         self.spool = spool
+        #: a browser sends an empty part with `filename=""` for a file input left empty
+        self.skip_empty = skip_empty
         self.budget = budget
         self.reserved = 0
         self.allowed = allowed
@@ -391,6 +396,11 @@ class MultipartReader:
     def _on_headers_finished(self) -> None:
         name, filename = _disposition(self._headers)
         part = Part(name=name, filename=filename)
+        if self.skip_empty and filename == "":
+            # no file chosen: kept out of the upload; data in it is refused (`_on_part_data`)
+            part.data = bytearray()
+            self._part = part
+            return
         wal_name: str | None = None
         if self.wal_field is not None and name == self.wal_field:
             wal_name = _wal_name(filename or "")
@@ -425,6 +435,8 @@ class MultipartReader:
             return
         chunk = data[start:end]
         part.size += len(chunk)
+        if part.filename == "" and self.skip_empty and chunk:
+            raise _bad(f"part {part.name[:64]!r} holds data but no file name")
         if part.data is not None:
             if part.size > self.max_small_part:
                 raise HTTPError(
@@ -531,6 +543,7 @@ async def receive_multipart(
     max_total: int,
     max_small_part: int,
     budget: SpoolBudget | None = None,
+    skip_empty: bool = False,
 ) -> Upload:
     """Parse the body as it streams; 415 wrong type, 400 malformed/truncated, 413 too big,
     507 when the spool (or its `budget`) is full."""
@@ -545,6 +558,7 @@ async def receive_multipart(
         max_total=max_total,
         max_small_part=max_small_part,
         budget=budget,
+        skip_empty=skip_empty,
     )
 
 
@@ -560,6 +574,7 @@ async def read_multipart(
     max_total: int,
     max_small_part: int,
     budget: SpoolBudget | None = None,
+    skip_empty: bool = False,
 ) -> Upload:
     """`receive_multipart` on raw header values and a body chunk iterator (any ASGI door)."""
     ctype, params = content_type_options(content_type)
@@ -582,6 +597,7 @@ async def read_multipart(
             wal_field=wal_field,
             max_small_part=max_small_part,
             budget=budget,
+            skip_empty=skip_empty,
         )
     except (FormParserError, ValueError) as exc:
         raise _bad(f"bad boundary: {exc}") from None
@@ -593,6 +609,19 @@ async def read_multipart(
         await upload.close()
         raise
     return upload
+
+
+def require_parts(upload: Upload, names: Iterable[str], what: str) -> None:
+    """400 naming every required part the upload lacks: a usage error, never a BLOCK (a
+    client's incomplete request is not an incident and opens no alert)."""
+    missing = [n for n in names if n not in upload.files]
+    if missing:
+        need = " and ".join(names)
+        raise HTTPError(
+            400,
+            "missing-part",
+            f"missing part {', '.join(repr(n) for n in missing)} ({what} needs {need})",
+        )
 
 
 def _refuse_lone_surrogates(parts: Iterable[Part]) -> None:

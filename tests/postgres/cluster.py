@@ -9,6 +9,7 @@ Roles: `mg_admin` (superuser: owns the schema, can drop triggers to tamper) and 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -76,8 +77,9 @@ class Cluster:
             shutil.chown(pwfile, UNPRIVILEGED)
         self._run(
             [
-                str(self.bin / "initdb"), "-D", str(self.data), "-U", ADMIN, "--pwfile", str(pwfile),
-                "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync",
+                str(self.bin / "initdb"), "-D", str(self.data), "-U", ADMIN,
+                "--pwfile", str(pwfile), "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C",
+                "--no-sync",
             ]
         )  # fmt: skip
         pwfile.unlink()
@@ -103,10 +105,8 @@ class Cluster:
         self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, user: str = WRITER, dbname: str = DB) -> str:

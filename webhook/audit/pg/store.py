@@ -130,6 +130,10 @@ def open_postgres(target: PostgresTarget) -> PostgresStore:
     try:
         conn = connect(target)
     except (psycopg.Error, OSError) as exc:
+        if _authentication(exc):  # a wrong password or role does not fix itself
+            raise ConfigError(
+                f"audit store refused us: {pg_error(exc)}", file=target.display
+            ) from None
         log.error(
             "audit database unreachable at start (decisions BLOCK until it answers): %s",
             pg_error(exc),
@@ -151,6 +155,11 @@ def open_postgres(target: PostgresTarget) -> PostgresStore:
     finally:
         conn.close()
     return PostgresStore(target)
+
+
+def _authentication(exc: BaseException) -> bool:
+    state = getattr(exc, "sqlstate", None) or ""
+    return state.startswith("28") or "authentication failed" in str(exc)
 
 
 def install(admin: str, *, writer_role: str | None = None) -> bool:

@@ -89,7 +89,7 @@ def test_alerts_counts_filter_and_acknowledge(ui: UiGate) -> None:
         after = c.get(r.headers["location"])
         assert f"Alert {target.id} acknowledged." in after.text
         assert "by operator-user at" in after.text
-        acked = [a for a in alerts(ui) if a.id == target.id][0]
+        acked = next(a for a in alerts(ui) if a.id == target.id)
         assert acked.status == "acknowledged" and acked.acked_by == "operator-user"
         only = c.get("/ui/alerts?status=acknowledged")
         assert "<h2>Firing" not in only.text and f"Acknowledge alert {target.id}" not in only.text

@@ -1,7 +1,9 @@
-"""Strict models of the gate's input artifacts (DESIGN section 3).
+"""Strict models of the gate's input artifacts (field reference: docs/artifacts.md).
 
 Models are validated from already-parsed data (see `strict.py`); `validate()` turns pydantic's
-errors into `(field, message)` pairs that read like a linter and name the exact field.
+errors into `(field, message)` pairs that read like a linter and name the exact field. Declared
+digests follow the one rule of `digests.py`: `config_sha256` is checked here, the replication
+manifest's digests by the T2 pipeline's schema step (which reports them with the same parser).
 """
 
 from __future__ import annotations
@@ -9,10 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
+from webhook.contracts.digests import parse_digest
 from webhook.contracts.redact import redact_text
 from webhook.contracts.secret_shapes import is_secret_key
+from webhook.errors import InputError
 
 Env = Literal["prod", "staging"]
 ENVS: tuple[str, ...] = ("prod", "staging")
@@ -20,7 +32,20 @@ ENVS: tuple[str, ...] = ("prod", "staging")
 DnsLabel = Annotated[
     str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ]
-Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+def _sha256_digest(value: str) -> str:
+    """`sha256:<hex>` or the bare 64 hex (the field's name says sha256); md5/sha1 pass here and
+    are refused as outdated hashing by the weak-hash policy and the pipeline."""
+    try:
+        parse_digest(value, file="", field="", algorithm="sha256")
+    except InputError as exc:
+        raise PydanticCustomError("digest_format", exc.message) from None
+    return value
+
+
+#: a SHA-256 digest declared by a field whose name says sha256 (docs/artifacts.md, "Digests")
+Sha256Digest = Annotated[str, AfterValidator(_sha256_digest)]
 NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 WalName = Annotated[str, StringConstraints(pattern=r"^[0-9A-F]{24}$")]
 
@@ -35,7 +60,7 @@ class MigrationManifest(_Strict):
     app_id: DnsLabel
     env: Env
     version: NonEmpty
-    config_sha256: Sha256Hex
+    config_sha256: Sha256Digest
 
 
 class TlsSettings(BaseModel):
@@ -164,6 +189,8 @@ def _describe(err: Mapping[str, Any]) -> str:
     if kind in ("literal_error", "enum"):
         expected = err.get("ctx", {}).get("expected", "")
         return f"must be {expected} (found {shown})"
+    if kind == "digest_format":
+        return f"{err.get('msg', 'malformed digest')} (found {shown})"
     if kind == "string_pattern_mismatch":
         pattern = err.get("ctx", {}).get("pattern", "")
         return f"does not match {pattern} (found {shown})"

@@ -1,8 +1,9 @@
 """T1, configuration tampering: parse -> schema -> config hash -> compare -> policies -> report.
 
-The steps run in the spec's strict order. A failed step records its reasons and the later steps
-still run on whatever could be read, so one report lists every problem. Each step's logic is a
-module-level pure function returning its reasons; `run_migration` only wires them in order.
+The steps run in a strict order (docs/architecture.md). A failed step records its reasons and
+the later steps still run on whatever could be read, so one report lists every problem. Each
+step's logic is a module-level pure function returning its reasons; `run_migration` only wires
+them in order.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhook.contracts.decision import Reason
+from webhook.contracts.digests import digest_forms
 from webhook.contracts.models import (
     MANIFEST_PAYLOAD_TYPE,
     AppConfig,
@@ -19,7 +21,15 @@ from webhook.contracts.models import (
     validate,
 )
 from webhook.contracts.reasons import builtin_reason
-from webhook.integrity import Envelope, digests_equal, hash_bytes, parse_envelope
+from webhook.errors import InputError
+from webhook.integrity import (
+    Digest,
+    Envelope,
+    digests_equal,
+    hash_bytes,
+    parse_digest,
+    parse_envelope,
+)
 from webhook.pipelines.claims import env_field, trust_configured
 from webhook.pipelines.inputs import (
     CONFIG_FILE,
@@ -53,26 +63,59 @@ def check_identity(config: AppConfig, manifest: MigrationManifest) -> list[Reaso
     ]
 
 
+def declared_config_digest(manifest: object) -> Digest | None:
+    """The manifest's config_sha256 as a Digest; None when absent or malformed.
+
+    A malformed value is the schema step's `input-invalid` finding (the model parses it with
+    the same rule), so it is never compared and never reported as tampering.
+    """
+    declared = manifest.get("config_sha256") if isinstance(manifest, Mapping) else None
+    if not isinstance(declared, str):
+        return None
+    try:
+        return parse_digest(declared, file=MANIFEST_FILE, field="config_sha256", algorithm="sha256")
+    except InputError:
+        return None
+
+
 def check_config_hash(manifest: object, config_sha256: str | None) -> list[Reason]:
     """The config's exact bytes hash to the manifest's config_sha256 (constant-time compare).
 
     Reads the raw manifest so a mismatch is still reported when another field breaks the schema.
+    Only a well-formed SHA-256 that differs is `config-hash-mismatch`; md5/sha1 cannot prove
+    anything, so they BLOCK as unusable input whatever the weak-hash policy's action.
     """
-    declared = manifest.get("config_sha256") if isinstance(manifest, Mapping) else None
-    if config_sha256 is None or not isinstance(declared, str):
+    declared = declared_config_digest(manifest)
+    if config_sha256 is None or declared is None:
         return []
-    if digests_equal(declared, config_sha256):
+    if declared.is_weak:
+        return [
+            builtin_reason(
+                "input-invalid",
+                f"cannot verify {CONFIG_FILE} against a {declared.algorithm} digest "
+                f"(outdated hashing); write {digest_forms('sha256')}",
+                field="config_sha256",
+                file=MANIFEST_FILE,
+            )
+        ]
+    if digests_equal(declared.hex, config_sha256):
         return []
     return [
         builtin_reason(
             "config-hash-mismatch",
             f"{CONFIG_FILE} was altered: its SHA-256 is {config_sha256}, "
-            f"the manifest expects {declared}",
+            f"the manifest expects {declared.hex}",
             field="config_sha256",
             file=MANIFEST_FILE,
             severity="critical",
         )
     ]
+
+
+def declared_hashes(manifest: object) -> dict[str, str]:
+    """What the weak-hash policy sees: the algorithm config_sha256 is declared with."""
+    declared = declared_config_digest(manifest)
+    return {"config_sha256": declared.algorithm} if declared is not None else {}
 
 
 def check_signed_manifest(payload: bytes, manifest: bytes) -> list[Reason]:
@@ -161,6 +204,8 @@ def run_migration(inputs: MigrationInputs, report: Report, rt: Runtime) -> None:
             signature=st.signature,
             manifest=st.manifest if isinstance(st.manifest, dict) else None,
             subject=report.subject,
+            hashes=declared_hashes(st.manifest),
+            hash_file=MANIFEST_FILE,
         )
         report.add_findings(evaluate(rt.bundle, ctx, deadline=report.deadline, clock=report.clock))
 

@@ -5,7 +5,7 @@ must match the manifest's list exactly. An attestation (in-toto statement in DSS
 snapshot and WAL digests to a trusted signer; in admission mode it is the only integrity proof.
 
 Each step's logic is a module-level pure function returning its reasons (tested on its own);
-`run_replication` only wires them to the Report in the spec's order.
+`run_replication` only wires them to the Report in order (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.contracts.decision import Reason
+from webhook.contracts.digests import digest_forms
 from webhook.contracts.models import (
     INTOTO_PAYLOAD_TYPE,
     InTotoStatement,
@@ -84,17 +85,22 @@ def expected_digest(value: object) -> tuple[Digest | None, list[Reason]]:
 class WalList:
     """The manifest's WAL list as the later steps read it."""
 
-    #: name -> sha256 hex (first occurrence of each name)
+    #: name -> sha256 hex (first occurrence of each name), for digests that can be verified
     declared: dict[str, str] = field(default_factory=dict)
     #: "wal_files[i].sha256" -> declared algorithm, for the weak-hash policy
     hashes: dict[str, str] = field(default_factory=dict)
     reasons: list[Reason] = field(default_factory=list)
+    #: listed names whose digest cannot be compared: name -> (field, algorithm); algorithm ""
+    #: for a malformed digest (its input-invalid reason is in `reasons`), else md5/sha1
+    unverified: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def check_wal_list(wal_list: Iterable[Any]) -> WalList:
     """Names listed once each, in strictly increasing order, with parseable digests.
 
-    Malformed entries (not a mapping, non-string fields) are the schema step's reasons.
+    Malformed entries (not a mapping, non-string fields) are the schema step's reasons. A
+    malformed digest is an input-invalid reason (a format mistake): its segment still counts
+    as listed, so the file is never reported as unlisted or altered because of a typo.
     """
     out = WalList()
     previous: str | None = None
@@ -105,18 +111,18 @@ def check_wal_list(wal_list: Iterable[Any]) -> WalList:
         if not isinstance(name, str) or not isinstance(value, str):
             continue
         where = f"wal_files[{i}]"
+        digest: Digest | None
         try:
-            # the field is named sha256: a bare 64-hex value is a SHA-256 digest
+            # the field is named sha256: the bare 64 hex is a SHA-256 digest too
             digest = parse_digest(
-                f"sha256:{value}" if len(value) == 64 and ":" not in value else value,
-                file=REPLICATION_FILE,
-                field=f"{where}.sha256",
+                value, file=REPLICATION_FILE, field=f"{where}.sha256", algorithm="sha256"
             )
         except InputError as exc:
             out.reasons.append(error_reason(exc))
-            continue
-        out.hashes[f"{where}.sha256"] = _hash_label(digest)
-        if name in out.declared:
+            digest = None
+        if digest is not None:
+            out.hashes[f"{where}.sha256"] = _hash_label(digest)
+        if name in out.declared or name in out.unverified:
             out.reasons.append(
                 _wal_block(
                     f"WAL segment {name} is listed twice",
@@ -135,7 +141,10 @@ def check_wal_list(wal_list: Iterable[Any]) -> WalList:
                 )
             )
         previous = max(previous or name, name)
-        out.declared[name] = digest.hex
+        if digest is None or digest.is_weak:
+            out.unverified[name] = (f"{where}.sha256", digest.algorithm if digest else "")
+        else:
+            out.declared[name] = digest.hex
     return out
 
 
@@ -215,14 +224,23 @@ def compare_snapshot(expected: Digest | None, actual: str | None) -> list[Reason
 
 
 def compare_wal(
-    declared: Mapping[str, str], actual: Mapping[str, str], *, all_provided: bool
+    declared: Mapping[str, str],
+    actual: Mapping[str, str],
+    *,
+    all_provided: bool,
+    unverified: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[Reason]:
     """Provided WAL files equal the listed ones, byte for byte.
 
     `all_provided` is False in admission (attestation-only): a listed segment need not be sent.
+    `unverified` segments are listed but their digest cannot be compared: a malformed one is
+    already an input-invalid reason; an md5/sha1 one BLOCKs here as unusable input, whatever
+    the weak-hash policy's action (the gate never computes those), never as "altered".
     """
+    unverified = unverified or {}
+    listed = set(declared) | set(unverified)
     out: list[Reason] = []
-    for name in sorted(set(actual) - set(declared)):
+    for name in sorted(set(actual) - listed):
         out.append(
             _wal_block(
                 f"WAL file {name} was provided but is not listed in {REPLICATION_FILE}",
@@ -231,11 +249,22 @@ def compare_wal(
             )
         )
     if all_provided:
-        for name in sorted(set(declared) - set(actual)):
+        for name in sorted(listed - set(actual)):
             out.append(
                 _wal_block(
                     f"WAL segment {name} is listed but was not provided",
                     field="wal_files",
+                    file=REPLICATION_FILE,
+                )
+            )
+    for name, (where, algorithm) in sorted(unverified.items()):
+        if algorithm:
+            out.append(
+                builtin_reason(
+                    "input-invalid",
+                    f"cannot verify WAL segment {name} against a {algorithm} digest "
+                    f"(outdated hashing); write {digest_forms('sha256')}",
+                    field=where,
                     file=REPLICATION_FILE,
                 )
             )
@@ -358,7 +387,12 @@ def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> N
     def compare() -> None:
         report.extend(compare_snapshot(st.expected, st.snapshot_digest))
         report.extend(
-            compare_wal(st.wal.declared, st.wal_actual, all_provided=inputs.snapshot_required)
+            compare_wal(
+                st.wal.declared,
+                st.wal_actual,
+                all_provided=inputs.snapshot_required,
+                unverified=st.wal.unverified,
+            )
         )
 
     def attestation() -> None:
@@ -383,6 +417,7 @@ def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> N
                 expected=st.expected,
                 snapshot_sha256=st.snapshot_sha256,
                 wal_declared=st.wal.declared,
+                wal_unverified=frozenset(st.wal.unverified),
             )
         )
 

@@ -7,7 +7,7 @@ it finds (nothing raises on a hostile statement), so each rule is tested on its 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from webhook.contracts.decision import Reason
@@ -164,12 +164,18 @@ def check_snapshot_subject(
     return out
 
 
-def check_wal_subjects(subjects: Subjects, declared: Mapping[str, str]) -> list[Reason]:
-    """Signed WAL segments and listed ones are the same set with the same sha256 digests."""
+def check_wal_subjects(
+    subjects: Subjects, declared: Mapping[str, str], unverified: Collection[str] = ()
+) -> list[Reason]:
+    """Signed WAL segments and listed ones are the same set with the same sha256 digests.
+
+    `unverified` segments are listed with a digest that cannot be compared (malformed, or
+    md5/sha1): the manifest's own reasons BLOCK them; they are not reported as a mismatch.
+    """
     prefix = WAL_DIR + "/"
     signed_wal = {n.removeprefix(prefix): d for n, d in subjects.items() if n.startswith(prefix)}
     out: list[Reason] = []
-    for name in sorted(set(declared) | set(signed_wal)):
+    for name in sorted((set(declared) | set(signed_wal)) - set(unverified)):
         listed = declared.get(name)
         signed = signed_wal.get(name, {}).get("sha256")
         if listed is None:
@@ -199,6 +205,7 @@ def check_statement(
     expected: Digest | None,
     snapshot_sha256: str | None,
     wal_declared: Mapping[str, str],
+    wal_unverified: Collection[str] = (),
 ) -> list[Reason]:
     """Every rule above, in report order."""
     pred = statement.predicate
@@ -206,7 +213,7 @@ def check_statement(
     out = check_validity(pred, now) + check_env(pred, door) + check_identity(pred, manifest)
     out += duplicates
     out += check_snapshot_subject(subjects, expected=expected, actual_sha256=snapshot_sha256)
-    out += check_wal_subjects(subjects, wal_declared)
+    out += check_wal_subjects(subjects, wal_declared, wal_unverified)
     return out
 
 

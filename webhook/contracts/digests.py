@@ -1,0 +1,123 @@
+"""How a declared digest is written: one rule for every digest field an artifact carries.
+
+`config_sha256`, `expected_snapshot_hash` and `wal_files[].sha256` are all parsed here, by the
+models (`models.py`) and the pipelines alike, so a format mistake gets the same precise message
+everywhere and is always a schema finding (input-invalid), never an integrity failure. Pure
+syntax: computing and comparing digests is `webhook/integrity/hashing.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from webhook.errors import InputError
+
+STRONG: Final = ("sha256", "sha384", "sha512")
+WEAK: Final = ("md5", "sha1")
+#: hex length of each recognised algorithm; bare hex is classified by this length
+HEX_LENGTHS: Final[dict[str, int]] = {
+    "md5": 32,
+    "sha1": 40,
+    "sha256": 64,
+    "sha384": 96,
+    "sha512": 128,
+}
+_BY_LENGTH: Final = {n: alg for alg, n in HEX_LENGTHS.items()}
+_MAX_DIGEST_TEXT: Final = 160
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A digest as written in a manifest: `alg:<hex>`, or bare hex.
+
+    `prefixed` says the algorithm is known: written as a prefix, or fixed by the field's name
+    (`config_sha256`, `wal_files[].sha256`). Bare hex anywhere else is only a guess by length
+    (`prefixed` False), which the weak-hash policy refuses as outdated hashing.
+    """
+
+    algorithm: str
+    hex: str
+    prefixed: bool
+
+    @property
+    def is_weak(self) -> bool:
+        """True for md5/sha1 and for any unprefixed digest (the algorithm is only a guess)."""
+        return not self.prefixed or self.algorithm not in STRONG
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}" if self.prefixed else self.hex
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
+def digest_forms(algorithm: str | None) -> str:
+    """The spellings a digest field accepts, for messages and docs."""
+    if algorithm is not None:
+        n = HEX_LENGTHS[algorithm]
+        return f"{algorithm}:<{n} lowercase hex> or the bare {n} lowercase hex"
+    return "sha256:<64 lowercase hex> (or sha384:<96 hex>, sha512:<128 hex>)"
+
+
+def parse_digest(value: str, *, file: str, field: str, algorithm: str | None = None) -> Digest:
+    """Parse a declared digest strictly; raise InputError naming file and field otherwise.
+
+    One rule for every digest field (docs/artifacts.md, "Digests"): `sha256:<hex>` everywhere;
+    the prefix one of sha256/sha384/sha512/sha1/md5, lowercase; the hex lowercase (two
+    spellings of one value make string comparison elsewhere unsafe) and exactly the algorithm's
+    length. `algorithm` is the one a field's name fixes (`config_sha256`: "sha256"): there the
+    bare hex of that length is accepted as that algorithm, and another strong algorithm is a
+    mistake. Elsewhere bare hex of a recognised length is returned with `prefixed=False`
+    (weak). md5/sha1 are returned (weak, for the outdated-hashing policy), never refused here.
+    Every refusal is a format mistake, an InputError (input-invalid), never an integrity error.
+    """
+    forms = digest_forms(algorithm)
+
+    def bad(why: str) -> InputError:
+        return InputError(f"{why}; write {forms}", file=file, field=field)
+
+    if not isinstance(value, str):
+        raise InputError(
+            f"expected a digest string, got {type(value).__name__}", file=file, field=field
+        )
+    if not value:
+        raise bad("digest is empty")
+    if len(value) > _MAX_DIGEST_TEXT:
+        raise bad(f"digest is {len(value)} characters long, not a digest")
+    if value != value.strip():
+        raise bad("digest has leading or trailing whitespace")
+    name, sep, hexpart = value.partition(":")
+    prefixed = bool(sep)
+    if not prefixed:
+        hexpart, name = value, ""
+    elif name.lower() != name:
+        raise bad(f"algorithm prefix {name!r} must be lowercase")
+    elif name not in HEX_LENGTHS:
+        raise bad(f"unsupported digest algorithm {name!r}")
+    if not _HEX.fullmatch(hexpart):
+        raise bad(f"{_shown(hexpart)} is not hexadecimal")
+    if hexpart != hexpart.lower():
+        raise bad("hex digits must be lowercase")
+    if not prefixed and algorithm is not None:
+        name, prefixed = algorithm, True
+        if len(hexpart) != HEX_LENGTHS[algorithm]:
+            raise bad(
+                f"a bare {algorithm} digest is {HEX_LENGTHS[algorithm]} hex characters, "
+                f"found {len(hexpart)}"
+            )
+    if prefixed:
+        if algorithm is not None and name != algorithm and name in STRONG:
+            raise bad(f"this field holds a {algorithm} digest (found a {name} digest)")
+        want = HEX_LENGTHS[name]
+        if len(hexpart) != want:
+            raise bad(f"{name} digest must be {want} hex characters, found {len(hexpart)}")
+    else:
+        guessed = _BY_LENGTH.get(len(hexpart))
+        if guessed is None:
+            raise bad(f"bare hex of length {len(hexpart)} matches no known algorithm")
+        name = guessed
+    return Digest(algorithm=name, hex=hexpart, prefixed=prefixed)

@@ -107,6 +107,7 @@ def test_many_stores_many_threads_one_chain(pg_url: str) -> None:
 def test_append_only_for_the_writer_and_by_trigger(pg_url: str, cluster: Cluster) -> None:
     with open_store(pg_url) as store:
         store.append(make_decision(1), source="api", dry_run=False)
+        assert isinstance(store, PostgresStore)
         target = store.target
     with psycopg.connect(**connect_kwargs(target), autocommit=True) as conn:
         for sql in (
@@ -182,6 +183,7 @@ def test_the_password_never_shows(
     store = open_store(pg_url, password_file=password_file)
     try:
         store.append(make_decision(1), source="api", dry_run=False)
+        assert isinstance(store, PostgresStore)
         assert WRITER_PW not in repr(store) and WRITER_PW not in store.location
         assert WRITER_PW not in repr(store.target) and WRITER_PW not in str(vars(store))
     finally:

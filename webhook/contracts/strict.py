@@ -183,6 +183,27 @@ def _plain_differs(plain: str) -> str | None:
 _MEMO_PLAIN_CHARS = 64
 
 
+_RESOLVER = yaml.resolver.Resolver()
+
+
+@functools.lru_cache(maxsize=4096)
+def _scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
+    """SafeLoader's tag for a scalar: a pure function of its text and implicit flags (no path
+    resolvers are registered), remembered because keys and common values repeat."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call]
+    return tag
+
+
+class _Loader(yaml.CSafeLoader):
+    """CSafeLoader whose scalar resolution (called by the C composer for every scalar) is
+    remembered for short texts; everything else is CSafeLoader's."""
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and not self.yaml_path_resolvers and len(value) <= 64:
+            return _scalar_tag(value, tuple(implicit))
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+
 class _Builder:
     """Builds plain data from composed nodes, naming the exact field in every error.
 
@@ -315,7 +336,7 @@ def _short(tag: str) -> str:
 def load_yaml(data: bytes, *, source: str, limits: ParseLimits = DEFAULT_LIMITS) -> Any:
     """Parse exactly one YAML document safely into plain dict/list/scalar data."""
     text = _decode(data, source=source, limits=limits)
-    loader = yaml.CSafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -36,6 +37,7 @@ def _split(bind: str) -> tuple[str, str | None]:
     return text, None
 
 
+@functools.lru_cache(maxsize=4096)
 def valid_bind(bind: str) -> bool:
     """An IP address, network, host name or wildcard, with an optional numeric port."""
     host, port = _split(bind)
@@ -59,6 +61,7 @@ def valid_bind(bind: str) -> bool:
 LOOPBACK_NAMES = frozenset({"localhost"})
 
 
+@functools.lru_cache(maxsize=4096)
 def public_bind(bind: str) -> str | None:
     """Why a bind address is not acceptable ("all interfaces", ...), or None when it is.
 
@@ -66,7 +69,8 @@ def public_bind(bind: str) -> str | None:
     what it binds to, and any host name but `localhost` is refused (`db.internal` may resolve to
     a public address; `localhost.attacker.tld` certainly can). Short IPv4 forms that the C
     resolver accepts ("0", "127.1", "0x7f.1") are refused too unless they mean all interfaces
-    (then said so): other parsers read them as host names.
+    (then said so): other parsers read them as host names. Pure in `bind`, so remembered
+    (bounded): the same few bind addresses recur in every config.
     """
     host = _split(bind)[0].strip()
     if host in ("", "*"):

@@ -81,3 +81,43 @@ def test_every_runbook_link_in_the_chart_lands() -> None:
     headings = heading_anchors()
     missing = sorted((str(p), a) for p, a in links if a not in headings)
     assert not missing, f"{RUNBOOK}: no heading for {missing}"
+
+
+def documented_labels() -> dict[str, tuple[str, str]]:
+    """alert name -> (severity, priority) its runbook section states: `**What fired** (sev, P#)`.
+
+    The e2e alert test (tests/e2e/test_alerts.py) checks the alerts Prometheus really fired and
+    Alertmanager delivered against this, so the runbook is held to what on-call receives."""
+    out: dict[str, tuple[str, str]] = {}
+    section = None
+    fence = False
+    for line in RUNBOOK.read_text().splitlines():
+        if line.lstrip().startswith("```"):
+            fence = not fence
+        elif not fence and (m := re.match(r"## (MigrationGate\w+)\s*$", line)):
+            section = m.group(1)
+        elif section and (m := re.match(r"\*\*What fired\*\* \((\w+), (P\d)\)", line)):
+            assert section not in out, f"{RUNBOOK}: {section} states its labels twice"
+            out[section] = (m.group(1), m.group(2))
+    return out
+
+
+def rule_labels() -> dict[str, tuple[str, str]]:
+    """alert name -> (severity, priority) as the chart's PrometheusRule template sets them."""
+    out: dict[str, tuple[str, str]] = {}
+    alert = None
+    labels: dict[str, str] = {}
+    for line in RULE.read_text().splitlines():
+        if m := re.match(r"\s*- alert: (\S+)\s*$", line):
+            alert, labels = m.group(1), {}
+        elif alert and (m := re.match(r"\s*(severity|priority): (\S+)\s*$", line)):
+            labels[m.group(1)] = m.group(2)
+            if len(labels) == 2:
+                out[alert] = (labels["severity"], labels["priority"])
+    return out
+
+
+def test_runbook_states_each_alerts_severity_and_priority_as_the_rule_sets_them() -> None:
+    rules, documented = rule_labels(), documented_labels()
+    assert len(rules) >= 9, rules
+    assert documented == rules, f"{RUNBOOK} vs {RULE}: (severity, priority) differ"

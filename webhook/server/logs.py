@@ -7,13 +7,12 @@ one access line: ts, level, request_id, door, method, path, status, duration_ms,
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
-import os
 import re
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
@@ -140,41 +139,21 @@ def access_line(
     return json.dumps(line, ensure_ascii=False)
 
 
-class _IdSource:
-    """Request ids: a per-process random prefix plus a counter, in the textual uuid4 shape.
+def new_request_id() -> str:
+    """A fresh random request id (uuid4: 122 bits from os.urandom).
 
-    `xxxxxxxx-xxxx-4xxx-yxxx-` holds 74 random bits (os.urandom, version and variant bits set as
-    in a uuid4), the last group a 48-bit counter. Unique within the process by the counter,
-    across processes and restarts by the prefix (re-drawn in a forked child); not guessable
-    without seeing an id of the same process. Ids correlate logs, audit records and responses
-    and are never a secret or a credential, so a counter is enough and saves an os.urandom call
-    and a UUID object per request.
+    Random, not a counter: an id shows up in responses, logs and audit records, and a
+    sequence would tell a client how many requests the gate served and let it predict the
+    ids of other clients' requests (to look them up, or to collide with them on purpose).
     """
-
-    def __init__(self) -> None:
-        self.reseed()
-
-    def reseed(self) -> None:
-        raw = bytearray(os.urandom(10))
-        raw[6] = 0x40 | (raw[6] & 0x0F)  # version 4
-        raw[8] = 0x80 | (raw[8] & 0x3F)  # RFC 4122 variant
-        h = raw.hex()
-        self.prefix = f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
-        self.counter = itertools.count(1)  # next() on it is atomic under the GIL
-
-    def next(self) -> str:
-        return f"{self.prefix}{next(self.counter) & 0xFFFF_FFFF_FFFF:012x}"
-
-
-_IDS = _IdSource()
-os.register_at_fork(after_in_child=_IDS.reseed)
+    return str(uuid.uuid4())
 
 
 def request_id_from(raw: str | None) -> str:
     """The caller's id if it is sane (it ends up in logs and headers), else a fresh one."""
     if raw is not None and _SANE_ID.fullmatch(raw):
         return raw
-    return _IDS.next()
+    return new_request_id()
 
 
 def scope_request_id(scope: Scope) -> str:

@@ -1,21 +1,27 @@
-"""Prometheus metrics (DESIGN section 6), one fresh registry per `GateMetrics` (no globals).
+"""Prometheus metrics (README "Metrics and health"), one fresh registry per `GateMetrics`.
 
-Dry runs: DESIGN fixes the label set of `decisions_total`, so a dry-run decision is counted there
+Dry runs: the label set of `decisions_total` is fixed, so a dry-run decision is counted there
 like any other (source="admission") and *also* in `migration_gate_dry_run_decisions_total`.
 `integrity_failures_total` counts only blocking, non-dry-run integrity failures: it pages (P1),
 and a `kubectl apply --dry-run=server` must not page anyone.
 Label values are bounded: env is prod|staging|unknown, policy ids come from the engine's fixed set.
 Series are created at 0 up front (`prime`), because `increase()` misses the first event of a
 counter whose series first appears already at 1.
+No `_created` series unless asked for (`created_series=True`): prometheus_client adds one per
+counter and histogram child, which doubles what is scraped and stored for a timestamp no alert
+or dashboard here reads. Filtered per exposition, not with the library's process-global
+`disable_created_metrics()`, so one process can hold both kinds of registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+from collections.abc import Iterable, Iterator
 from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import Metric
 
 from webhook import __version__
 from webhook.contracts.decision import Decision, Reason
@@ -47,11 +53,33 @@ def env_label(decision: Decision) -> str:
     return env if env in ENVS else "unknown"
 
 
+class _WithoutCreated:
+    """A collector showing another registry's metrics minus their `_created` samples."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():
+            kept = [s for s in metric.samples if not s.name.endswith("_created")]
+            if len(kept) == len(metric.samples):
+                yield metric
+                continue
+            view = copy.copy(metric)
+            view.samples = kept
+            yield view
+
+
 class GateMetrics:
     """Every metric the gate exports, registered in its own registry."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, created_series: bool = False) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        #: what /metrics exposes: the registry itself, or a view without `_created` series
+        self.exposed = self.registry
+        if not created_series:
+            self.exposed = CollectorRegistry(auto_describe=False)
+            self.exposed.register(_WithoutCreated(self.registry))
         self._children: dict[tuple[int, tuple[str, ...]], Counter] = {}
         r = self.registry
         self.decisions = Counter(
@@ -182,4 +210,4 @@ class GateMetrics:
                     self._child(self.integrity_failures, reason.policy).inc()
 
     def exposition(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.exposed), CONTENT_TYPE_LATEST

@@ -27,7 +27,8 @@ from webhook.ui.validate_views import ValidateViews
 
 log = logging.getLogger("migration_gate.ui")
 STATIC = Path(__file__).parent / "static"
-CSS = "ui.css"
+#: the only static files: name -> media type (read once at start)
+FILES = {"ui.css": "text/css", "favicon.svg": "image/svg+xml"}
 
 
 def _context(
@@ -59,12 +60,20 @@ def build_ui_routes(
     audit = AuditViews(ctx)
     alerts = AlertViews(ctx)
     dashboard = DashboardView(ctx)
-    css = (STATIC / CSS).read_bytes()
+    files = {name: (STATIC / name).read_bytes() for name in FILES}
 
-    async def stylesheet(request: Request) -> Response:
-        response = Response(css, media_type="text/css")
-        response.headers["Cache-Control"] = "public, max-age=3600"
-        return harden(response, no_store=False)
+    def static(name: str) -> Route:
+        async def serve(request: Request) -> Response:
+            response = Response(files[name], media_type=FILES[name])
+            response.headers["Cache-Control"] = "public, max-age=3600"
+            return harden(response, no_store=False)
+
+        return Route(f"{UI_PREFIX}/static/{name}", serve, methods=["GET"])
+
+    async def favicon(request: Request) -> Response:
+        return harden(
+            RedirectResponse(f"{UI_PREFIX}/static/favicon.svg", status_code=301), no_store=False
+        )
 
     async def home(request: Request) -> Response:
         return harden(RedirectResponse(f"{UI_PREFIX}/", status_code=303))
@@ -78,7 +87,8 @@ def build_ui_routes(
     return [
         Route("/", home, methods=["GET"]),
         Route(UI_PREFIX, home, methods=["GET"]),
-        Route(f"{UI_PREFIX}/static/{CSS}", stylesheet, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
+        *(static(name) for name in FILES),
         r("/", dashboard.show, ["GET"]),
         r("/login", auth.login_form, ["GET"]),
         r("/login", auth.login, ["POST"]),

@@ -16,7 +16,9 @@ HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on our
+    # own form posts, and the origin check could no longer tell them from a sandboxed frame's
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
@@ -44,8 +46,10 @@ def same_origin(request: Request) -> bool:
     if site is not None and site not in ("same-origin", "none"):
         return False
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
+    if origin is None:
+        return True
+    if origin == "null":  # an opaque origin: only if the browser itself says same-origin
+        return site == "same-origin"
     host = request.headers.get("host", "")
     parts = urlsplit(origin)
     return parts.netloc.lower() == host.lower() and parts.scheme == request.url.scheme

@@ -31,6 +31,28 @@ def error_reason(exc: GateError, *, severity: Severity | None = None) -> Reason:
     )
 
 
+#: how a finding that did not block introduces itself, by action
+_NOT_ENFORCED: dict[str, str] = {
+    "warn": "warning in {env} (not enforced)",
+    "audit": "audit-only in {env} (recorded, not enforced)",
+}
+
+
+def worded(message: str, *, action: str, env: str) -> str:
+    """A warn or audit finding says what it is: checks word every finding as a requirement
+    ("staging requires X"), which reads as a refusal next to an ALLOW. Enforced ones keep it.
+    """
+    label = _NOT_ENFORCED.get(action)
+    if label is None:
+        return message
+    head = label.format(env=env)
+    for claim in (f"{env} requires ", f"{env} forbids "):
+        if message.startswith(claim):
+            verb = "expected " if claim.endswith("requires ") else "flagged "
+            return f"{head}: {verb}{message.removeprefix(claim)}"
+    return f"{head}: {message}"
+
+
 def rfc3339(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -93,7 +115,7 @@ class Report:
                 policy=f.policy,
                 severity=f.severity,
                 field=f.field,
-                message=f.message,
+                message=worded(f.message, action=f.action, env=self.env),
                 file=f.file,
                 action=f.action,
             )

@@ -21,7 +21,19 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["ts"] = short_ts
     return env
+
+
+def short_ts(value: str | None) -> str:
+    """`2026-12-02T15:15:31.757224Z` -> `2026-12-02 15:15:31Z` (the record keeps the full)."""
+    if not value:
+        return ""
+    head, _, rest = value.partition("T")
+    if not rest:
+        return value
+    clock = rest.split(".")[0].rstrip("Z")
+    return f"{head} {clock}Z"
 
 
 class Renderer:

@@ -10,6 +10,7 @@ import argparse
 import shlex
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from webhook.cli.options import EXIT_OK, SubCommands
 
@@ -66,7 +67,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _attest(folder: Path, keys: list[object]) -> Path:
+def _attest(folder: Path, keys: list[Any]) -> Path:
     from webhook.cli.signing import write_envelope  # noqa: PLC0415
     from webhook.cli.statement import replication_statement  # noqa: PLC0415
     from webhook.contracts.models import INTOTO_PAYLOAD_TYPE  # noqa: PLC0415
@@ -75,7 +76,7 @@ def _attest(folder: Path, keys: list[object]) -> Path:
 
     statement = replication_statement(folder, valid_for=timedelta(days=30))
     target = folder / ATTESTATION_FILE
-    write_envelope(target, sign_envelope(statement, INTOTO_PAYLOAD_TYPE, keys))  # type: ignore[arg-type]
+    write_envelope(target, sign_envelope(statement, INTOTO_PAYLOAD_TYPE, keys))
     return target
 
 
@@ -84,7 +85,7 @@ def _next_steps(args: argparse.Namespace, *, signed: bool) -> str:
     s = args.scenario
     lines = ["", "next:"]
     if args.env == "staging" and not signed:
-        lines.append(f"  migration-gate validate {s} {d} --env staging   # ALLOW (unsigned: audit)")
+        lines.append(f"  migration-gate validate {s} {d} --env staging")
     if s == "migration":
         lines.append(f"  edit {d}/app-config.yaml, then: migration-gate pin {d}")
     else:
@@ -95,7 +96,7 @@ def _next_steps(args: argparse.Namespace, *, signed: bool) -> str:
                      "# DIR holds the signers' .pub keys")  # fmt: skip
     else:
         lines += [
-            "  to sign (prod requires it):",
+            "  to sign it (prod requires a signature; for prod, init with --env prod):",
             "    migration-gate keygen --out signer",
             f"    migration-gate sign {s} {d} --key signer.key",
             "    mkdir -p trust && cp signer.pub trust/",

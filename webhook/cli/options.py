@@ -27,6 +27,7 @@ class Option:
     choices: tuple[str, ...] = ()
     takes_value: bool = True
     kind: str = ""  # "file", "dir" or "" (free text)
+    help: str = ""
 
 
 @dataclass
@@ -60,7 +61,8 @@ class Parser(argparse.ArgumentParser):
         kind = _KINDS.get(str(action.metavar or "").split(".")[0], "")
         choices = tuple(str(c) for c in action.choices or ())
         takes_value = action.nargs != 0
-        self.node.options.append(Option(tuple(action.option_strings), choices, takes_value, kind))
+        flags = tuple(action.option_strings)
+        self.node.options.append(Option(flags, choices, takes_value, kind, str(action.help or "")))
         return action
 
     def add_commands(self, *, dest: str, metavar: str, title: str = "commands") -> SubCommands:

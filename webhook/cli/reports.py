@@ -17,8 +17,6 @@ from urllib.parse import quote
 
 from webhook import __version__
 from webhook.contracts.decision import Decision, Reason
-from webhook.policytest.reporters.junit import clean
-from webhook.policytest.reporters.sarif import SCHEMA
 
 Results = list[tuple[Path, Decision]]
 
@@ -69,6 +67,8 @@ def _sarif_result(folder: Path, decision: Decision, reason: Reason, level: str) 
 
 
 def sarif(results: Results) -> str:
+    from webhook.policytest.reporters.sarif import SCHEMA  # noqa: PLC0415  (loads policytest)
+
     found = [
         _sarif_result(folder, d, r, level)
         for folder, d in results
@@ -98,6 +98,8 @@ def sarif(results: Results) -> str:
 
 
 def junit(results: Results, scenario: str) -> str:
+    from webhook.policytest.reporters.junit import clean  # noqa: PLC0415  (loads policytest)
+
     blocked = sum(not d.allowed for _, d in results)
     name = f"migration-gate validate {scenario}"
     root = ET.Element(

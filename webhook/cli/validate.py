@@ -131,9 +131,9 @@ class Recorder:
 
     def record(self, decision: Decision) -> Decision:
         """With a store, the decision only stands once it is recorded (a failed write BLOCKs)."""
-        from webhook.audit import record_decision  # noqa: PLC0415
-
         if self.store is not None:
+            from webhook.audit import record_decision  # noqa: PLC0415
+
             return record_decision(self.store, decision, source="cli", dry_run=False, emit=_drop)
         if self.skip:
             not_recorded("--no-audit")
@@ -154,11 +154,6 @@ def _drop(_line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from webhook.cli.reports import render  # noqa: PLC0415
-    from webhook.pipelines import Engine  # noqa: PLC0415
-
-    policy = Path(args.policy) if args.policy else None
-    trust = Path(args.trust_dir) if args.trust_dir else None
     folders: list[Path] = []
     worst = EXIT_OK
     for value in args.dirs:
@@ -167,23 +162,30 @@ def run(args: argparse.Namespace) -> int:
         except UsageError as exc:
             print(f"migration-gate: error: {exc.diagnostics()}", file=sys.stderr)
             worst = EXIT_USAGE
-    if not folders:
-        return worst
+    results = decide_all(folders, args) if folders else []
+    if results or args.output in ("sarif", "junit"):  # a CI report is written even if empty
+        from webhook.cli.reports import render  # noqa: PLC0415
+
+        print(render(results, args.output, scenario=args.scenario))
+    worst = max([worst, *(EXIT_OK if d.allowed else EXIT_BLOCK for _, d in results)])
+    return worst if len(results) == len(folders) else EXIT_USAGE
+
+
+def decide_all(folders: list[Path], args: argparse.Namespace) -> list[tuple[Path, Decision]]:
+    """Decide (and record) each folder; one that cannot be read is reported and left out."""
+    from webhook.pipelines import Engine  # noqa: PLC0415
+
+    policy = Path(args.policy) if args.policy else None
+    trust = Path(args.trust_dir) if args.trust_dir else None
     engine = Engine.load(policy_path=policy, trust_dir=trust)
     recorder = Recorder(args)
     results: list[tuple[Path, Decision]] = []
     try:
         for folder in folders:
             try:
-                decision = recorder.record(decide(engine, args, folder))
+                results.append((folder, recorder.record(decide(engine, args, folder))))
             except GateError as exc:
                 print(f"migration-gate: error: {exc.diagnostics()}", file=sys.stderr)
-                worst = EXIT_USAGE
-                continue
-            results.append((folder, decision))
-            if not decision.allowed:
-                worst = max(worst, EXIT_BLOCK)
     finally:
         recorder.close()
-    print(render(results, args.output, scenario=args.scenario))
-    return worst
+    return results

@@ -150,6 +150,54 @@ class TokenStore:
         return found
 
 
+#: the default files under the state dir, named for what they hold
+HASH_FILE = "operator-tokens.sha256"  # role:sha256hex:name[:envs] lines, never a token
+CLEAR_FILE = "operator-token.clear"  # the first-start operator token in clear text (0600)
+#: their names before 0.2: still read for one release, and kept as links to the new files
+LEGACY_HASH_FILE = "operator-token"
+LEGACY_CLEAR_FILE = "operator-token.txt"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFiles:
+    """Where the default token files are; `deprecated` is the log line when an old name is used."""
+
+    hashes: Path
+    clear: Path
+    deprecated: str | None = None
+
+
+def default_token_files(state_dir: Path) -> TokenFiles:
+    """The state dir's token files: the new names, or a pre-0.2 hash file still in use.
+
+    A state dir written before the rename holds a regular `operator-token` (hashes) and
+    `operator-token.txt` (clear). It keeps working for one release, saying how to move on; the
+    links `link_legacy_names` leaves at the old names never count as old files.
+    """
+    hashes, clear = state_dir / HASH_FILE, state_dir / CLEAR_FILE
+    old = state_dir / LEGACY_HASH_FILE
+    if hashes.exists() or old.is_symlink() or not old.is_file():
+        return TokenFiles(hashes, clear)
+    old_clear = state_dir / LEGACY_CLEAR_FILE
+    return TokenFiles(
+        old,
+        old_clear if old_clear.exists() else clear,
+        deprecated=(
+            f"token file {old} uses its pre-0.2 name, read for one more release: rename it to "
+            f"{hashes} (and {old_clear} to {clear}), or pass --token-file"
+        ),
+    )
+
+
+def link_legacy_names(files: TokenFiles) -> None:
+    """Leave the old names as relative links to the new files, for readers not yet updated
+    (scripts that `cat .state/operator-token.txt`); an existing file is never touched."""
+    for name, target in ((LEGACY_HASH_FILE, files.hashes), (LEGACY_CLEAR_FILE, files.clear)):
+        link = target.parent / name
+        if target.exists() and target.name != name and not link.exists() and not link.is_symlink():
+            link.symlink_to(target.name)
+
+
 def ensure_token_file(token_file: Path, token_text: Path) -> str | None:
     """First start: create an operator token, store its hash, write it in clear (0600) once.
 

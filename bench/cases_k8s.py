@@ -1,12 +1,16 @@
-"""B7: webhook latency as kube-apiserver sees it, against the same creates without the webhook.
+"""B7 and B9: the gate behind a real kube-apiserver, against a canned webhook and against CEL.
 
-A real etcd + kube-apiserver (tests/e2e/controlplane.py, binaries from tools/k8s/build.sh) and the
-gate (pinned to core 0) as its ValidatingWebhook. Each round creates MigrationRequests in waves of
-50 simultaneous POSTs, once with the webhook configuration in place and once with it removed (in
-rotating order). The gate figure is p99 of the apiserver's own
-`apiserver_admission_webhook_admission_duration_seconds` for the gate's webhook (delta of the
-histogram over the phase); the baseline is p99 of `apiserver_request_duration_seconds` for the
-same creates without the webhook. Client-side p99 of both phases is recorded too.
+One real etcd + kube-apiserver (tests/e2e/controlplane.py, binaries from tools/k8s/build.sh), the
+gate (pinned to core 0) and B1's bare canned-allow endpoint (same certificate, same core).
+
+B7: the gate's webhook latency as the apiserver sees it (`apiserver_admission_webhook_admission_
+duration_seconds`, delta over a phase) vs the canned endpoint's, in the same rounds, p50 and p99,
+at a wave within the apiserver's webhook connection pool (25 idle connections per host) and one
+beyond it.
+
+B9: the same distinct signed MigrationRequest creates with (a) no admission, (b) a
+ValidatingAdmissionPolicy enforcing in CEL what CEL can express of the gate's rules on the CRD's
+fields (`bench/vap.py`), (c) the gate; client-side p50/p99 per create, (c)/(b).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import http.client
 import json
 import os
 import ssl
+import statistics
 import threading
 import time
 import urllib.error
@@ -32,7 +37,11 @@ from bench.model import Result
 from bench.payloads import admission_review, artifacts
 from bench.procs import CACHE, LOAD_CPU, ROOT
 
-CONCURRENCY = int(os.environ.get("MG_BENCH_B7_CONCURRENCY", "50"))  # the issue says 50
+#: B7's two wave sizes: within the apiserver's 25-connection webhook pool, and beyond it
+WAVES = tuple(int(x) for x in os.environ.get("MG_BENCH_B7_WAVES", "20,50").split(","))
+CONCURRENCY = max(WAVES)
+#: B9: creates in flight at once (a CI pipeline or controller applying new migrations)
+B9_WAVE = 10
 WEBHOOK = "requests.migrationgate.io"
 NAMESPACE = "bench"
 WEBHOOK_METRIC = "apiserver_admission_webhook_admission_duration_seconds"
@@ -216,14 +225,89 @@ def _pin_tree(pid: int, cpu: str) -> None:
             os.sched_setaffinity(int(task.name), {int(cpu)})
 
 
-def b7(cfg: Config) -> list[Result]:
+def _quantile_ms(before: str, after: str, name: str, sel: dict[str, str], q: float) -> float:
+    p = quantile(histogram(before, name, sel), histogram(after, name, sel), q)
+    if p is None:
+        raise RuntimeError(f"no {name} samples in the apiserver metrics")
+    return p
+
+
+B7_SPECS = (  # (row id, wave index, quantile)
+    ("B7a", 0, 0.5), ("B7b", 0, 0.99), ("B7c", 1, 0.5), ("B7d", 1, 0.99))
+
+
+def _b7_rows(samples: dict[tuple[str, int, float], list[float]], within: dict[str, list[float]],
+             client: dict[str, list[float]], gate_side: list[float], pool_note: str
+             ) -> list[Result]:
+    def med(xs: list[float]) -> float:
+        return statistics.median(xs) if xs else float("nan")
+
+    rows = []
+    for rid, wi, q in B7_SPECS:
+        wave = WAVES[wi]
+        where = "within" if wave <= 25 else "beyond"
+        res = Result(rid, f"webhook p{q * 100:g} seen by kube-apiserver, waves of {wave} "
+                     f"concurrent MigrationRequest creates ({where} the apiserver's 25-connection "
+                     "webhook pool; the same object each time)", "ms", "ratio_max", 1.15,
+                     "B1's bare canned-allow endpoint as the webhook, same waves",
+                     gate=samples[("gate", wave, q)], baseline=samples[("canned", wave, q)])
+        res.note = (f"Absolute (median of rounds): gate {med(res.gate):.1f} ms, canned "
+                    f"{med(res.baseline):.1f} ms (apiserver histogram, buckets 5/25/100 ms, "
+                    "interpolated). ")
+        if q == 0.99:
+            res.note += (f"Client-side create p99: gate {med(client[f'gate-{wave}']):.1f} ms, "
+                         f"canned {med(client[f'canned-{wave}']):.1f} ms. Webhook calls within "
+                         f"25 ms: gate {med(within[f'gate-{wave}']):.0%}, canned "
+                         f"{med(within[f'canned-{wave}']):.0%}. ")
+            if wi == len(WAVES) - 1 and gate_side:
+                res.note += (f"The gate's own request-duration p99 over these calls: "
+                             f"{med(gate_side):.1f} ms. ")
+        res.note += pool_note
+        rows.append(res)
+    return rows
+
+
+def _b9_rows(client_ms: dict[str, list[list[float]]], server: dict[str, list[float]]
+             ) -> list[Result]:
+    from bench import vap
+
+    rows = []
+    for rid, q in (("B9a", 50), ("B9b", 99)):
+        per = {m: [percentile(xs, q) for xs in client_ms[m]] for m in client_ms}
+        res = Result(rid, f"MigrationRequest create p{q} through kube-apiserver, distinct signed "
+                     f"objects, {B9_WAVE} in flight: the gate as webhook (c) vs a "
+                     f"ValidatingAdmissionPolicy of {len(vap.RULES)} CEL rules (b)", "ms", "info",
+                     0.0, "the same creates under the ValidatingAdmissionPolicy",
+                     gate=per["gate"], baseline=per["vap"])
+        none = statistics.median(per["none"]) if per["none"] else float("nan")
+        res.note = (f"(a) no admission: {none:.1f} ms; (b) VAP "
+                    f"{statistics.median(per['vap']):.1f} ms; (c) gate "
+                    f"{statistics.median(per['gate']):.1f} ms (client-side, median of rounds). "
+                    f"apiserver request p{q} (its own histogram): "
+                    + ", ".join(f"{m} {statistics.median(server[f'{m}-{q}']):.1f} ms"
+                                for m in ("none", "vap", "gate")) + ". ")
+        if q == 99:
+            res.note += ("What the VAP cannot check (the apiserver's CEL has no hash, no "
+                         "base64/JSON/YAML decoding, no signature verification): "
+                         + "; ".join(vap.CANNOT) + ".")
+        rows.append(res)
+    return rows
+
+
+def k8s(cfg: Config, only: set[str]) -> list[Result]:
+    """B7 and/or B9 in one control-plane session."""
+    want7, want9 = "B7" in only, "B9" in only
     why = available()
-    res = Result("B7", f"webhook latency seen by kube-apiserver, waves of {CONCURRENCY} "
-                 "concurrent MigrationRequest creates (apiserver histogram p99)", "ms",
-                 "abs_max", 25.0, "apiserver request p99 for the same creates, no webhook")
     if why is not None:
-        res.note = f"Pending: {why}."
-        return [res]
+        out = []
+        for rid, _, _ in B7_SPECS if want7 else ():
+            out.append(Result(rid, "webhook latency seen by kube-apiserver", "ms", "ratio_max",
+                              1.15, "canned webhook", note=f"Pending: {why}."))
+        for rid in ("B9a", "B9b") if want9 else ():
+            out.append(Result(rid, "create latency, gate vs ValidatingAdmissionPolicy", "ms",
+                              "info", 0.0, "VAP", note=f"Pending: {why}."))
+        return out
+    from bench import vap
     from bench.cases_server import baseline_server, gate_server
     from tests.e2e.controlplane import ControlPlane, ControlPlaneBinaries
     from tests.e2e.webhookconfig import webhook_configuration
@@ -236,22 +320,27 @@ def b7(cfg: Config) -> list[Result]:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     waves = 1 if cfg.quick else 4
+    b9_waves = 3 if cfg.quick else 10
     rounds = 1 if cfg.quick else cfg.rounds  # quick: the control plane start-up is the budget
     a = artifacts()
     template = json.loads(admission_review(a, uid="x"))["request"]["object"]
-    gate_p99: list[float] = []
-    base_p99: list[float] = []
-    canned_p99: list[float] = []
-    client: dict[str, list[float]] = {"gate": [], "none": [], "canned": []}
+    n9 = rounds * 3 * (b9_waves + 1) * B9_WAVE + B9_WAVE
+    distinct = ([json.loads(admission_review(artifacts(1000 + i), uid="x"))["request"]["object"]
+                 for i in range(n9)] if want9 else [])
+    next_distinct = iter(distinct)
+    samples: dict[tuple[str, int, float], list[float]] = {
+        (m, w, q): [] for m in ("gate", "canned") for w in WAVES for q in (0.5, 0.99)}
+    within: dict[str, list[float]] = {f"{m}-{w}": [] for m in ("gate", "canned") for w in WAVES}
+    client: dict[str, list[float]] = {f"{m}-{w}": [] for m in ("gate", "canned") for w in WAVES}
     gate_side: list[float] = []
-    within: dict[str, list[float]] = {"gate": [], "canned": []}
+    b9_client: dict[str, list[list[float]]] = {"none": [], "vap": [], "gate": []}
+    b9_server: dict[str, list[float]] = {f"{m}-{q}": [] for m in b9_client for q in (50, 99)}
     pin_plane = os.environ.get("MG_BENCH_B7_PIN_PLANE", "0") == "1"
     t0 = time.monotonic()
     with contextlib.ExitStack() as stack:
         plane = stack.enter_context(ControlPlane(
             ControlPlaneBinaries(etcd=etcd, kube_apiserver=apiserver), work / "controlplane"))
         gate = stack.enter_context(gate_server(work / "gate"))
-        # control: the bare canned-allow endpoint of B1 (same cert, same core) as the webhook
         canned = stack.enter_context(baseline_server(
             "admission", cert=gate.cert, key=gate.key, log=work / "canned.log"))
         if pin_plane:  # the apiserver is the webhook's client: it runs on the load core
@@ -278,6 +367,8 @@ def b7(cfg: Config) -> list[Result]:
         vwc_name = configs["gate"]["metadata"]["name"]
         vwc_path = ("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
                     + vwc_name)
+        vap_path = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies"
+        vapb_path = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings"
         probe = {"apiVersion": "migrationgate.io/v1alpha1", "kind": "MigrationRequest",
                  "metadata": {"name": "bench-probe"}, "spec": {"appId": "probe"}}
         counter = iter(range(1_000_000))
@@ -296,10 +387,21 @@ def b7(cfg: Config) -> list[Result]:
             probe_status()
             return calls() > before
 
-        def set_webhook(mode: str) -> None:
+        def set_mode(mode: str) -> None:
+            """Exactly one of: nothing, the gate, the canned webhook, the VAP."""
             api.call("DELETE", vwc_path)
-            _eventually(lambda: not probe_calls_webhook(), "the webhook removed")
+            api.call("DELETE", f"{vapb_path}/{vap.NAME}")
+            api.call("DELETE", f"{vap_path}/{vap.NAME}")
+            _eventually(lambda: not probe_calls_webhook() and probe_status() == 201,
+                        "no admission in effect")
             if mode == "none":
+                return
+            if mode == "vap":
+                for path, obj in ((vap_path, vap.policy()), (vapb_path, vap.binding())):
+                    status, body = api.call("POST", path, obj)
+                    if status != 201:
+                        raise RuntimeError(f"{obj['kind']} create failed: {status} {body}")
+                _eventually(lambda: 400 <= probe_status() < 500, "the VAP in effect")
                 return
             status, body = api.call("POST", vwc_path.rsplit("/", 1)[0], configs[mode])
             if status != 201:
@@ -316,73 +418,69 @@ def b7(cfg: Config) -> list[Result]:
         waves_pool = Waves(api)
         stack.callback(waves_pool.close)
 
-        def wave() -> list[float]:
+        def wave(size: int, fresh: bool = False) -> list[float]:
             objs = []
-            for _ in range(CONCURRENCY):
-                obj = json.loads(json.dumps(template))
+            for _ in range(size):
+                obj = json.loads(json.dumps(next(next_distinct) if fresh else template))
                 obj["metadata"] = {"name": f"bench-{next(counter)}", "namespace": NAMESPACE}
                 objs.append(obj)
             with _pinned_self(LOAD_CPU):
                 return waves_pool.run(objs)
 
-        def phase(mode: str) -> None:
-            set_webhook(mode)
-            wave()  # unrecorded warm-up: connections to the webhook, the decision cache
+        def b7_phase(mode: str) -> None:
+            set_mode(mode)
+            for size in WAVES:
+                wave(size)  # unrecorded warm-up: connections to the webhook, the decision cache
+                before = api.metrics()
+                gate_before = gate_metrics() if mode == "gate" else ""
+                times: list[float] = []
+                for _ in range(waves):
+                    times += wave(size)
+                after = api.metrics()
+                client[f"{mode}-{size}"].append(percentile(times, 99))
+                hb = histogram(before, WEBHOOK_METRIC, WEBHOOK_SEL)
+                ha = histogram(after, WEBHOOK_METRIC, WEBHOOK_SEL)
+                within[f"{mode}-{size}"].append(share_within(hb, ha, 0.025))
+                for q in (0.5, 0.99):
+                    samples[(mode, size, q)].append(
+                        _quantile_ms(before, after, WEBHOOK_METRIC, WEBHOOK_SEL, q))
+                if mode == "gate" and size == WAVES[-1]:
+                    gname, gsel = "migration_gate_request_duration_seconds", {"door": "admission"}
+                    gp = quantile(histogram(gate_before, gname, gsel),
+                                  histogram(gate_metrics(), gname, gsel), 0.99)
+                    if gp is not None:
+                        gate_side.append(gp)
+
+        def b9_phase(mode: str) -> None:
+            set_mode(mode)
+            wave(B9_WAVE, fresh=True)  # unrecorded warm-up
             before = api.metrics()
-            gate_before = gate_metrics() if mode == "gate" else ""
             times: list[float] = []
-            for _ in range(waves):
-                times += wave()
+            for _ in range(b9_waves):
+                times += wave(B9_WAVE, fresh=True)
             after = api.metrics()
-            client[mode].append(percentile(times, 99))
-            if mode == "none":
-                name = "apiserver_request_duration_seconds"
-                sel = {"verb": "POST", "resource": "migrationrequests",
-                       "group": "migrationgate.io"}
-                p = quantile(histogram(before, name, sel), histogram(after, name, sel), 0.99)
-                if p is None:
-                    raise RuntimeError("no request samples in the apiserver metrics")
-                base_p99.append(p)
-                return
-            hb = histogram(before, WEBHOOK_METRIC, WEBHOOK_SEL)
-            ha = histogram(after, WEBHOOK_METRIC, WEBHOOK_SEL)
-            within[mode].append(share_within(hb, ha, 0.025))
-            p = quantile(hb, ha, 0.99)
-            if p is None:
-                raise RuntimeError("no webhook admission samples in the apiserver metrics")
-            (gate_p99 if mode == "gate" else canned_p99).append(p)
-            if mode == "gate":
-                gname, gsel = "migration_gate_request_duration_seconds", {"door": "admission"}
-                gp = quantile(histogram(gate_before, gname, gsel),
-                              histogram(gate_metrics(), gname, gsel), 0.99)
-                if gp is not None:
-                    gate_side.append(gp)
+            b9_client[mode].append(times)
+            name = "apiserver_request_duration_seconds"
+            sel = {"verb": "POST", "resource": "migrationrequests", "group": "migrationgate.io"}
+            for q in (50, 99):
+                b9_server[f"{mode}-{q}"].append(_quantile_ms(before, after, name, sel, q / 100))
 
-        modes = ["gate", "none", "canned"]
+        phases: list[tuple[str, Any]] = []
+        if want7:
+            phases += [(m, b7_phase) for m in ("gate", "canned")]
+        if want9:
+            phases += [(m, b9_phase) for m in ("none", "vap", "gate")]
         for r in range(rounds):
-            for mode in modes[r % 3:] + modes[:r % 3]:
-                phase(mode)
-    res.gate, res.baseline = gate_p99, base_p99
-
-    def med(xs: list[float]) -> float:
-        return sorted(xs)[len(xs) // 2] if xs else float("nan")
-
-    res.extra = {"client_p99_ms_webhook": client["gate"], "client_p99_ms_none": client["none"],
-                 "client_p99_ms_canned": client["canned"], "canned_webhook_p99_ms": canned_p99,
-                 "creates_per_phase": waves * CONCURRENCY, "startup_s": round(startup, 1),
-                 "gate_side_p99_ms": gate_side, "control_plane_pinned": pin_plane,
-                 "share_within_25ms": within}
+            k = r % len(phases)
+            for mode, fn in phases[k:] + phases[:k]:
+                fn(mode)
     where = (f"etcd and kube-apiserver pinned to core {LOAD_CPU} with the client"
              if pin_plane else "etcd and kube-apiserver unpinned")
-    res.note = (f"Control: the same waves against B1's bare canned-allow endpoint (same TLS "
-                f"certificate, same core) as the webhook: apiserver webhook p99 "
-                f"{med(canned_p99):.1f} ms. Client-side p99 per create (median of rounds): "
-                f"{med(client['gate']):.1f} ms with the gate, {med(client['canned']):.1f} ms "
-                f"with the canned webhook, {med(client['none']):.1f} ms without a webhook. "
-                f"Webhook calls within 25 ms: {med(within['gate']):.0%} for the gate, "
-                f"{med(within['canned']):.0%} for the canned endpoint; "
-                f"{waves * CONCURRENCY} creates per phase; {where}. The gate's own "
-                f"request-duration p99 over the same calls (its finer 10/25/50/100 ms buckets): "
-                f"{med(gate_side):.1f} ms. The apiserver webhook histogram has coarse buckets "
-                "(5, 25, 100 ms...), so its p99 is interpolated inside a bucket.")
-    return [res]
+    pool_note = (f"{waves} waves per size and round after a warm-up wave; {where}; control "
+                 f"plane start-up {startup:.0f} s.")
+    out: list[Result] = []
+    if want7:
+        out += _b7_rows(samples, within, client, gate_side, pool_note)
+    if want9:
+        out += _b9_rows(b9_client, b9_server)
+    return out

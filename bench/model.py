@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 #: ratio_min: gate/baseline must be >= target (throughput); ratio_max: gate/baseline <= target
 #: (latency); abs_max: the gate figure itself must be <= target (RSS growth, p99 latency).
-TargetKind = Literal["ratio_min", "ratio_max", "abs_max"]
-Status = Literal["pass", "fail", "pending", "error"]
+#: info: a comparison the issue asks for without a target (reported, never a verdict).
+TargetKind = Literal["ratio_min", "ratio_max", "abs_max", "info"]
+Status = Literal["pass", "fail", "pending", "error", "info"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ class Result:
         return sum(1 for v in values if v > self.target)
 
     def target_text(self) -> str:
+        if self.kind == "info":
+            return "— (reported)"
         if self.kind == "ratio_min":
             return f">= {self.target:g}x"
         if self.kind == "ratio_max":
@@ -113,6 +116,9 @@ class Result:
         if self.status in ("error",) or not self.gate:
             if self.status != "error":
                 self.status = "pending"
+            return self
+        if self.kind == "info":
+            self.status = "info"
             return self
         values = self.gate if self.kind == "abs_max" else self.round_ratios
         if values:  # fail only when most rounds miss

@@ -46,7 +46,7 @@ def table(rows: list[Result]) -> str:
     for r in rows:
         ratio = r.ratio_text()
         result = {"pass": "PASS", "fail": "**FAIL**", "pending": "pending",
-                  "error": "**ERROR**"}[r.status]
+                  "error": "**ERROR**", "info": "info"}[r.status]
         gate_unit = r.unit
         base_unit = "MiB peak" if r.id == "B6" else r.unit
         out.append(f"| {r.id} | {r.what} | {_cell(r.gate, gate_unit)} | "

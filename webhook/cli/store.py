@@ -73,6 +73,6 @@ def open_existing(location: str) -> AuditStore:
     return open_location(location)
 
 
-def not_recorded(why: str) -> None:
-    """Said on stderr every time a decision is not recorded, so it is never silently lost."""
-    print(f"migration-gate: note: decision not recorded: {why}", file=sys.stderr)
+def not_recorded(what: str, why: str) -> None:
+    """Said on stderr every time decisions are not recorded, so none is silently lost."""
+    print(f"migration-gate: note: {what} not recorded: {why}", file=sys.stderr)

@@ -120,29 +120,38 @@ def decide(engine: Engine, args: argparse.Namespace, folder: Path) -> Decision:
 
 
 class Recorder:
-    """Records each decision where the CLI's store rule says, or says why it did not."""
+    """Records each decision where the CLI's store rule says, or counts it as not recorded."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.choice = choose(args.audit_db)
         self.skip = args.no_audit
         self.store = None
+        self.unrecorded = 0
         if not self.skip and (self.choice.explicit or exists(self.choice.location)):
             self.store = open_location(self.choice.location)
 
     def record(self, decision: Decision) -> Decision:
         """With a store, the decision only stands once it is recorded (a failed write BLOCKs)."""
-        if self.store is not None:
-            from webhook.audit import record_decision  # noqa: PLC0415
+        if self.store is None:
+            self.unrecorded += 1
+            return decision
+        from webhook.audit import record_decision  # noqa: PLC0415
 
-            return record_decision(self.store, decision, source="cli", dry_run=False, emit=_drop)
+        return record_decision(self.store, decision, source="cli", dry_run=False, emit=_drop)
+
+    def say(self) -> None:
+        """After the report: one plain line whenever decisions went unrecorded."""
+        if not self.unrecorded:
+            return
+        what = "decision" if self.unrecorded == 1 else f"{self.unrecorded} decisions"
         if self.skip:
-            not_recorded("--no-audit")
+            not_recorded(what, "--no-audit")
         else:
             not_recorded(
+                what,
                 f"no audit store at {self.choice.location} (the server's default; pass "
-                "--audit-db PATH|URL to record, or --no-audit)"
+                "--audit-db PATH|URL to record, or --no-audit)",
             )
-        return decision
 
     def close(self) -> None:
         if self.store is not None:
@@ -162,30 +171,35 @@ def run(args: argparse.Namespace) -> int:
         except UsageError as exc:
             print(f"migration-gate: error: {exc.diagnostics()}", file=sys.stderr)
             worst = EXIT_USAGE
-    results = decide_all(folders, args) if folders else []
+    recorder = Recorder(args) if folders else None
+    try:
+        results = decide_all(folders, args, recorder) if recorder is not None else []
+    finally:
+        if recorder is not None:
+            recorder.close()
     if results or args.output in ("sarif", "junit"):  # a CI report is written even if empty
         from webhook.cli.reports import render  # noqa: PLC0415
 
-        print(render(results, args.output, scenario=args.scenario))
+        print(render(results, args.output, scenario=args.scenario), flush=True)
+    if recorder is not None:
+        recorder.say()
     worst = max([worst, *(EXIT_OK if d.allowed else EXIT_BLOCK for _, d in results)])
     return worst if len(results) == len(folders) else EXIT_USAGE
 
 
-def decide_all(folders: list[Path], args: argparse.Namespace) -> list[tuple[Path, Decision]]:
+def decide_all(
+    folders: list[Path], args: argparse.Namespace, recorder: Recorder
+) -> list[tuple[Path, Decision]]:
     """Decide (and record) each folder; one that cannot be read is reported and left out."""
     from webhook.pipelines import Engine  # noqa: PLC0415
 
     policy = Path(args.policy) if args.policy else None
     trust = Path(args.trust_dir) if args.trust_dir else None
     engine = Engine.load(policy_path=policy, trust_dir=trust)
-    recorder = Recorder(args)
     results: list[tuple[Path, Decision]] = []
-    try:
-        for folder in folders:
-            try:
-                results.append((folder, recorder.record(decide(engine, args, folder))))
-            except GateError as exc:
-                print(f"migration-gate: error: {exc.diagnostics()}", file=sys.stderr)
-    finally:
-        recorder.close()
+    for folder in folders:
+        try:
+            results.append((folder, recorder.record(decide(engine, args, folder))))
+        except GateError as exc:
+            print(f"migration-gate: error: {exc.diagnostics()}", file=sys.stderr)
     return results

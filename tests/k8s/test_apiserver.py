@@ -243,7 +243,7 @@ def test_upgrade_keeps_ca_bundle_in_step(installed: Cluster) -> None:
     assert base64.b64decode(bundle) == base64.b64decode(ca)
     installed.helm_run(
         "upgrade", render.RELEASE, str(render.CHART), f"--namespace={RELEASE_NS}",
-        "--set=replicaCount=2",
+        "--set=server.apiThreads=4",
     )  # fmt: skip
     assert _tls(installed) == (crt, ca, bundle), "upgrade replaced the certificate or CA"
     installed.helm_run(

@@ -165,7 +165,7 @@ def test_deployment_is_hardened(default_render: list[dict[str, Any]]) -> None:
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
     sc = container["securityContext"]
-    assert spec["replicas"] == 3
+    assert spec["replicas"] == 1  # SQLite by default: one pod (3 with audit.backend=postgresql)
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001

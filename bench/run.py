@@ -16,7 +16,17 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import cases_audit, cases_k8s, cases_local, cases_server, machine, profile, report
+from bench import (
+    cases_audit,
+    cases_k8s,
+    cases_local,
+    cases_server,
+    machine,
+    peers,
+    profile,
+    report,
+    startup,
+)
 from bench.config import Config
 from bench.model import Result, TargetKind
 from bench.procs import ROOT
@@ -197,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     for bid, fn in local.items():
         if bid in only:
             rows += _guard([bid], lambda fn=fn: fn(cfg))  # type: ignore[misc]
+    if "B10" in only:
+        rows += _guard(["B10"], lambda: peers.b10(cfg))
+    if "B11" in only:
+        rows += _guard(["B11"], lambda: startup.b11(cfg))
     if only & {"B7", "B9"}:
         ids = sorted(only & {"B7", "B9"})
         rows += _guard(ids, lambda: cases_k8s.k8s(cfg, only))

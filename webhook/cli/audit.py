@@ -150,7 +150,7 @@ def _location(args: argparse.Namespace) -> str:
 
 
 def _fail(exc: GateError, err: TextIO) -> int:
-    print(f"error: {exc.diagnostics()}", file=err)
+    print(f"migration-gate: error: {exc.diagnostics()}", file=err)
     return EXIT_UNREADABLE
 
 
@@ -303,7 +303,7 @@ def cmd_export(
     except GateError as exc:
         return _fail(exc, err)
     except Exception as exc:
-        print(f"error: export failed: {exc}", file=err)
+        print(f"migration-gate: error: export failed: {exc}", file=err)
         return EXIT_UNREADABLE
     summary = {"exported": count, "out": str(args.out)}
     print(

@@ -7,3 +7,5 @@ bench-audit: $(STAMP)
 
 audit-test: $(STAMP)
 	$(BIN)/pytest -q tests/unit/audit
+
+# The store's tests on PostgreSQL are their own level: `make postgres` (mk/postgres.mk).

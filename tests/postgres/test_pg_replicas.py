@@ -141,7 +141,13 @@ def test_kill_9_of_a_replica_20_times_while_others_write(
             target = len(killed.answered) + rng.randint(1, 40)
             delay = rng.uniform(0.0, 0.02)
 
-            def on_answer(count: int, victim: Gate = victim, halt: threading.Event = halt) -> None:
+            def on_answer(
+                count: int,
+                victim: Gate = victim,
+                halt: threading.Event = halt,
+                target: int = target,
+                delay: float = delay,
+            ) -> None:
                 if count >= target and not halt.is_set():
                     halt.set()
                     threading.Timer(delay, victim.proc.kill).start()  # SIGKILL, wherever it is

@@ -4,6 +4,8 @@ idempotent schema, and the password kept out of every error, repr and health mes
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -223,3 +225,22 @@ def test_wrong_database_is_refused(cluster: Cluster, monkeypatch: pytest.MonkeyP
         open_store(cluster.url(user=ADMIN, dbname="t_foreign"))
     assert not verify_path(cluster.url(user=ADMIN, dbname="t_foreign")).readable
     _ = WRITER
+
+
+def test_install_entry_point_as_the_owner(cluster: Cluster, tmp_path: Path) -> None:
+    """`python -m webhook.audit.pg install` (compose's audit-schema service): idempotent."""
+    cluster.new_database("t_install")
+    pw = tmp_path / "admin-pw"
+    pw.write_text("adm1n-pw-4-tests\n")
+    env = {"MIGRATION_GATE_AUDIT_DB_PASSWORD_FILE": str(pw), "PATH": "/usr/bin:/bin"}
+    admin = cluster.url(user=ADMIN, dbname="t_install")
+    argv = [sys.executable, "-m", "webhook.audit.pg", "install", "--admin-url", admin,
+            "--writer-role", WRITER]  # fmt: skip
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "created or migrated" in first.stdout
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0 and "already current" in again.stdout
+    pw.write_text("wrong\n")
+    bad = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "adm1n" not in bad.stderr

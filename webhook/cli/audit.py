@@ -4,12 +4,13 @@ Every command finds the store by the CLI's one rule (`webhook.cli.store`): `--au
 `MIGRATION_GATE_AUDIT_DB`, else the server's default `<state dir>/audit.db`. None creates a store.
 `tail` shows the newest N matching records, printed oldest first (like `tail`), so `--follow`
 continues at the bottom. Exit codes: verify 0 intact / 1 broken chain / 2 unreadable store or
-usage; tail, export and migrate 0 ok / 2 unreadable store or usage.
+usage; tail, export and migrate 0 ok / 2 unreadable store, refused or usage.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -26,8 +27,8 @@ from webhook.cli.options import (
     add_audit_db,
     add_output,
 )
-from webhook.cli.store import choose, is_url, open_existing
-from webhook.errors import GateError, InputError
+from webhook.cli.store import NO_STORE, choose, exists, open_existing
+from webhook.errors import GateError, InputError, UsageError
 
 if TYPE_CHECKING:
     from webhook.audit import AuditQuery, AuditRecord, AuditStore
@@ -137,6 +138,25 @@ def register(commands: Commands, common: argparse.ArgumentParser | None = None) 
     )
     export.set_defaults(func=cmd_export)
 
+    migrate = sub.add_parser(
+        "migrate",
+        help="copy the whole chain to another, empty store and verify it there",
+        description="Copy every record (seq, times and hashes as they are) and the current "
+        "alerts from one store to an empty one, e.g. SQLite to PostgreSQL. The source must "
+        "verify first, the copy is all or nothing, and the destination must verify to the "
+        "source's head afterwards.",
+        allow_abbrev=False,
+    )
+    migrate.add_argument(
+        "--from", dest="source", required=True, metavar="PATH|URL", help="the store to copy"
+    )
+    migrate.add_argument(
+        "--to", dest="destination", required=True, metavar="PATH|URL",
+        help="an empty store (created if it does not exist)",
+    )  # fmt: skip
+    add_output(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
 
 def _datetime(text: str) -> datetime:
     try:
@@ -167,14 +187,10 @@ def cmd_verify(
         anchor = parse_anchor(args.expect_head) if args.expect_head is not None else None
         if args.jsonl is not None:
             result = verify_jsonl(args.jsonl, anchor)
-        elif is_url(target):
-            store = open_existing(target)
-            try:
-                result = store.verify(anchor)
-            finally:
-                store.close()
         else:
-            result = verify_path(Path(target), anchor)
+            if not exists(target):
+                raise UsageError(NO_STORE, file=target)
+            result = verify_path(target, anchor)
     except GateError as exc:
         return _fail(exc, err)
     if args.output == "json":
@@ -297,9 +313,9 @@ def cmd_export(
     out, err = out or sys.stdout, err or sys.stderr
     location = _location(args)
     try:
-        if is_url(location):
-            raise InputError("export reads a SQLite file; give its path", field="--audit-db")
-        count = export_jsonl(Path(location), args.out)
+        if not exists(location):
+            raise UsageError(NO_STORE, file=location)
+        count = export_jsonl(location, args.out)
     except GateError as exc:
         return _fail(exc, err)
     except Exception as exc:
@@ -310,4 +326,29 @@ def cmd_export(
         json.dumps(summary) if args.output == "json" else f"exported {count} records to {args.out}",
         file=out,
     )
+    return EXIT_OK
+
+
+def cmd_migrate(
+    args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """0 copied and verified at the destination; 2 refused or failed (nothing half-copied)."""
+    from webhook.audit.migrate import migrate  # noqa: PLC0415
+
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        if not exists(args.source):
+            raise UsageError(NO_STORE, file=args.source)
+        report = migrate(args.source, args.destination)
+    except GateError as exc:
+        return _fail(exc, err)
+    if args.output == "json":
+        print(json.dumps(dataclasses.asdict(report), sort_keys=True), file=out)
+    else:
+        print(
+            f"migrated {report.records} records and {report.alerts} alerts from "
+            f"{report.source} to {report.destination}; both verify to head seq "
+            f"{report.head_seq} hash {report.head_hash}",
+            file=out,
+        )
     return EXIT_OK

@@ -12,13 +12,16 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from webhook.cli.options import AUDIT_DB_ENV, STATE_DIR_ENV
 from webhook.errors import UsageError
 
 if TYPE_CHECKING:
     from webhook.audit import AuditStore
+
+
+NO_STORE = f"no audit store here (pass --audit-db PATH|URL or set {AUDIT_DB_ENV})"
 
 
 @dataclass(frozen=True)
@@ -46,30 +49,27 @@ def choose(flag: str | None, environ: Mapping[str, str] | None = None) -> StoreC
     return StoreChoice(default_location(env), explicit=False)
 
 
-def is_url(location: str) -> bool:
-    return "://" in location
-
-
 def exists(location: str) -> bool:
-    """A URL is the store's to judge; a path must be an existing file."""
-    return is_url(location) or Path(location).is_file()
+    """A SQLite store exists when its file does; a PostgreSQL one is the server's to judge."""
+    if "://" not in location:
+        return Path(location).is_file()
+    from webhook.audit.target import SqliteTarget, parse_target  # noqa: PLC0415
+
+    target = parse_target(location, read_password=False)
+    return not isinstance(target, SqliteTarget) or target.path.is_file()
 
 
 def open_location(location: str) -> AuditStore:
     """Open (creating a missing SQLite file) through the audit package's one entry point."""
     from webhook.audit import open_store  # noqa: PLC0415  (startup time)
 
-    # the raw string, so a URL survives (Path() would fold its `//`)
-    return open_store(cast("Path", location))
+    return open_store(location)  # the raw string: a URL must reach it unfolded by Path()
 
 
 def open_existing(location: str) -> AuditStore:
     """For readers: a store that is not there is an error naming where we looked."""
     if not exists(location):
-        raise UsageError(
-            f"no audit store here (pass --audit-db PATH|URL or set {AUDIT_DB_ENV})",
-            file=location,
-        )
+        raise UsageError(NO_STORE, file=location)
     return open_location(location)
 
 

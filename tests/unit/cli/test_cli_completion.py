@@ -47,7 +47,7 @@ def test_top_level_commands(script: Path) -> None:
 
 def test_nested_commands_options_and_choices(script: Path) -> None:
     assert complete(script, "validate", "") == ["migration", "replication"]
-    assert complete(script, "audit", "") == ["export", "tail", "verify"]
+    assert complete(script, "audit", "") == ["export", "migrate", "tail", "verify"]
     assert complete(script, "validate", "migration", "--tr") == ["--trust-dir"]
     assert complete(script, "validate", "migration", "-o", "") == ["json", "junit", "sarif", "text"]
     assert complete(script, "validate", "migration", "--env", "") == ["prod", "staging"]

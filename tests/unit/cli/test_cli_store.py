@@ -107,3 +107,29 @@ def test_readers_never_create_the_default_store(
     assert main(["audit", "tail"]) == 2
     assert f"{state_dir}/audit.db: no audit store here" in capsys.readouterr().err
     assert not (state_dir / "audit.db").exists()
+
+
+def test_audit_migrate_copies_the_chain_and_refuses_a_non_empty_destination(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = str(tmp_path / "src.db")
+    for folder in (GOOD, BAD):
+        main(["validate", "migration", str(folder), *TRUST, "--audit-db", src])
+    capsys.readouterr()
+    dst = f"sqlite:///{tmp_path / 'dst.db'}"  # a URL reaches the store as given
+    assert main(["audit", "migrate", "--from", src, "--to", dst, "-o", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["records"] == 2 and report["head_seq"] == 2
+    assert main(["audit", "verify", "--audit-db", dst, "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["head_hash"] == report["head_hash"]
+    assert main(["audit", "migrate", "--from", src, "--to", dst]) == 2
+    assert "destination already holds records" in capsys.readouterr().err
+
+
+def test_audit_migrate_from_a_missing_store_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, dst = tmp_path / "none.db", tmp_path / "dst.db"
+    assert main(["audit", "migrate", "--from", str(src), "--to", str(dst)]) == 2
+    assert f"{src}: no audit store here" in capsys.readouterr().err
+    assert not src.exists() and not dst.exists()

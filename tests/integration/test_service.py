@@ -387,13 +387,12 @@ def test_api_bad_multipart(gate: Gate) -> None:
             url, content=dup, headers={**h, "Content-Type": "multipart/form-data; boundary=XyZ"}
         )
         assert r.status_code == 400 and "twice" in r.json()["detail"]
-        # multipart is fine, a part is missing: a BLOCK naming the part, not a 400
+        # multipart is fine, a part is missing: a client mistake (400 naming the part), not a
+        # BLOCK that opens an alert
         missing = c.post(url, files=[("migration_manifest.json", ("m.json", manifest))], headers=h)
-        assert missing.status_code == 422
-        reasons = missing.json()["reasons"]
-        assert any(
-            r["policy"] == "input-missing" and r.get("file") == "app-config.yaml" for r in reasons
-        )
+        assert missing.status_code == 400
+        assert missing.json()["error"] == "missing-part"
+        assert "app-config.yaml" in missing.json()["detail"]
         big = c.post(
             url, files=[("app-config.yaml", ("c", b"x" * (4 * 1024 * 1024 + 1)))], headers=h
         )
@@ -414,11 +413,9 @@ def test_replication_upload_streams_to_spool_and_cleans_up(gate: Gate) -> None:
             files=[f for f in api_files(folder) if f[0] != "snapshot.tar.gz"],
             headers=gate.auth(),
         )
-    assert missing.status_code == 422
-    assert any(
-        x["policy"] == "input-missing" and x.get("file") == "snapshot.tar.gz"
-        for x in missing.json()["reasons"]
-    )
+    assert missing.status_code == 400
+    assert missing.json()["error"] == "missing-part"
+    assert "snapshot.tar.gz" in missing.json()["detail"]
     assert not any((gate.state / "tmp").glob("upload-*"))
 
 

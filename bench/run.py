@@ -32,6 +32,8 @@ from bench.model import Result, TargetKind
 from bench.procs import ROOT
 
 ALL = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10", "B11"]
+#: comparisons without a target: reported by full runs, left out of --quick unless asked for
+QUICK_SKIP = ("B9", "B10")
 METHOD = ROOT / "bench" / "method.md"
 ANALYSIS = ROOT / "bench" / "analysis.md"
 
@@ -173,7 +175,8 @@ def _method_text() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="reduced sizes and rounds (< 60 s)")
-    ap.add_argument("--only", default=",".join(ALL), help="comma-separated ids, e.g. B1,B4")
+    ap.add_argument("--only", default="", help="comma-separated ids, e.g. B1,B4 (default: all; "
+                    f"--quick: all but {', '.join(QUICK_SKIP)}, which have no target)")
     ap.add_argument("--rounds", type=int, default=None, help="override rounds (>= 5 for full)")
     ap.add_argument("--no-profile", action="store_true", help="skip py-spy profiles")
     ap.add_argument("--render", action="store_true",
@@ -185,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         report.write_markdown(rows, _method_text())
         print(report.table(rows))
         return 0 if rows and all(r.status in ("pass", "info") for r in rows) else 1
-    only = {x.strip().upper() for x in args.only.split(",") if x.strip()}
+    chosen = args.only or ",".join(b for b in ALL if not (args.quick and b in QUICK_SKIP))
+    only = {x.strip().upper() for x in chosen.split(",") if x.strip()}
     unknown = only - set(ALL)
     if unknown:
         ap.error(f"unknown benchmark ids: {sorted(unknown)}")

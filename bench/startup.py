@@ -52,7 +52,7 @@ def _once(tree: Path, argv: list[str]) -> float:
 
 def b11(cfg: Config) -> list[Result]:
     release = release_tree()
-    rounds = 5 if cfg.quick else 11
+    rounds = 3 if cfg.quick else 11
     validate = ["validate", "migration", *GOOD]
     # the release records only with --audit-db; this checkout also when a default store exists
     s = interleave(rounds, sides={

@@ -82,7 +82,9 @@ class PostgresWriter(GroupCommitWriter):
                 raise
             self._pg = conn
         try:
-            with conn.cursor() as cur:
+            # pipeline mode: BEGIN + lock + head read is one round trip, the inserts + COMMIT
+            # another (the head is read by its own statement, after the lock is granted)
+            with conn.pipeline(), conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
                 cur.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                 chained = chain_batch(batch, cur.fetchone())
@@ -91,7 +93,7 @@ class PostgresWriter(GroupCommitWriter):
                     cur.executemany(INSERT_SUBJECT, chained.subjects)
                 if chained.alerts:
                     cur.executemany(UPSERT_ALERT, merge_alert_rows(chained.alerts))
-            conn.commit()
+                conn.commit()
         except BaseException:
             self._drop_connection()  # rollback or not, a fresh connection for the next batch
             raise

@@ -1,0 +1,205 @@
+"""PostgreSQL audit store: gate appends vs raw psycopg, and admission throughput PG vs SQLite.
+
+Usage: .venv/bin/python -m bench.pg_append [--records N] [--threads T] [--rounds R]
+       [--admissions N] (`make bench-postgres`). Starts its own throwaway cluster (initdb +
+pg_ctl, fsync and synchronous_commit on, so every COMMIT is durable as SQLite's FULL is).
+
+  raw-per-row     one INSERT + COMMIT per row over one psycopg connection (durable per caller,
+                  no batching): the baseline the target is stated against
+  raw-batch-T     the same rows, T per COMMIT (one executemany): ideal group commit for T callers
+  gate-1          PostgresStore.append from one thread (chain lock, head read, trigger, commit)
+  gate-T          PostgresStore.append from T threads at once (group commit batches them)
+  admission-pg    decisions/s of one `migration-gate serve` on PostgreSQL through its admission
+                  door (C concurrent calls), and admission-sqlite the same on SQLite
+Rounds interleave the variants; medians (min..max) are printed with the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.audit_append import decisions
+from tests.integration.conftest import EXAMPLES, TOKENS, start_gate
+from tests.postgres.cluster import ADMIN, ADMIN_PW, WRITER, WRITER_PW, Cluster, find_bin
+from tests.postgres.replicas import Outcome, drive
+from webhook.audit import open_store
+from webhook.audit.pg.conn import connect_kwargs
+from webhook.audit.pg.store import install
+from webhook.audit.target import PASSWORD_ENV, PASSWORD_FILE_ENV, PostgresTarget, parse_target
+from webhook.contracts.decision import Decision
+
+RAW_DDL = (
+    "CREATE TABLE raw_log (seq BIGINT PRIMARY KEY, ts TEXT, request_id TEXT, scenario TEXT, "
+    "source TEXT, decision TEXT, env TEXT, dry_run INTEGER, subject TEXT, reasons TEXT, "
+    "warnings TEXT, audited TEXT, digests TEXT, policy_bundle TEXT, prev_hash TEXT, hash TEXT)"
+)
+RAW_INSERT = "INSERT INTO raw_log VALUES (" + ", ".join(["%s"] * 16) + ")"
+
+
+def fresh(cluster: Cluster) -> str:
+    name = "b_" + uuid.uuid4().hex[:10]
+    cluster.new_database(name)
+    os.environ[PASSWORD_ENV] = ADMIN_PW
+    install(cluster.url(user=ADMIN, dbname=name), writer_role=WRITER)
+    os.environ[PASSWORD_ENV] = WRITER_PW
+    return cluster.url(dbname=name)
+
+
+def target_of(url: str) -> PostgresTarget:
+    target = parse_target(url)
+    assert isinstance(target, PostgresTarget)
+    return target
+
+
+def rows_of(url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(**connect_kwargs(target_of(url))) as conn:
+        return list(conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall())
+
+
+def raw(cluster: Cluster, rows: list[tuple[Any, ...]], per_commit: int) -> float:
+    name = "r_" + uuid.uuid4().hex[:10]
+    cluster.new_database(name)
+    with cluster.admin(dbname=name) as admin:
+        admin.execute(RAW_DDL)
+    conn = psycopg.connect(
+        host="127.0.0.1", port=cluster.port, user=ADMIN, password=ADMIN_PW, dbname=name
+    )
+    try:
+        start = time.perf_counter()
+        with conn.cursor() as cur:
+            for i in range(0, len(rows), per_commit):
+                chunk = rows[i : i + per_commit]
+                if len(chunk) == 1:
+                    cur.execute(RAW_INSERT, chunk[0])
+                else:
+                    cur.executemany(RAW_INSERT, chunk)
+                conn.commit()
+        return len(rows) / (time.perf_counter() - start)
+    finally:
+        conn.close()
+
+
+def gate(url: str, items: list[Decision], threads: int) -> float:
+    store = open_store(url)
+    store.append(items[0], source="api", dry_run=False)  # connect outside the timing
+    work = items[1:]
+    chunks = [work[t::threads] for t in range(threads)]
+    barrier = threading.Barrier(threads + 1)
+
+    def run(chunk: list[Decision]) -> None:
+        barrier.wait()
+        for d in chunk:
+            store.append(d, source="api", dry_run=False)
+
+    workers = [threading.Thread(target=run, args=(c,)) for c in chunks]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    ok = store.verify().ok
+    store.close()
+    if not ok:
+        raise SystemExit(f"chain broken in {url}")
+    return len(work) / elapsed
+
+
+def admission(tmp: Path, audit_db: str, n: int, concurrency: int, password: Path) -> float:
+    """Decisions/s through one serve process's admission door (after a warm-up)."""
+    gate_ = start_gate(
+        tmp / uuid.uuid4().hex[:8], "--audit-db", audit_db,
+        "--trust-dir", str(EXAMPLES / "t1_good" / "trust"), "--reload-interval", "0",
+        tokens=dict(TOKENS), env={PASSWORD_FILE_ENV: str(password)},
+    )  # fmt: skip
+    try:
+        asyncio.run(drive(gate_, 50, Outcome(), concurrency=concurrency, prefix="warm-"))
+        outcome = Outcome()
+        start = time.perf_counter()
+        asyncio.run(drive(gate_, n, outcome, concurrency=concurrency, prefix="b-", bad_every=4))
+        elapsed = time.perf_counter() - start
+        if outcome.failed or len(outcome.recorded_uids()) != n:
+            raise SystemExit(f"admission run lost calls: {outcome.failed} failed")
+        return n / elapsed
+    finally:
+        gate_.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--records", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--admissions", type=int, default=1000)
+    ap.add_argument("--concurrency", type=int, default=32)
+    args = ap.parse_args()
+    binary = find_bin()
+    if binary is None:
+        raise SystemExit("PostgreSQL not found: run tools/postgres/install.sh")
+    cluster = Cluster(binary)
+    tmp = Path(tempfile.mkdtemp(prefix="pg-bench-"))
+    password = tmp / "pw"
+    password.write_text(WRITER_PW + "\n")
+    try:
+        cluster.init()
+        items = decisions(args.records)
+        seed = fresh(cluster)
+        gate(seed, items, args.threads)
+        rows = rows_of(seed)
+        t = args.threads
+        variants: dict[str, Callable[[], float]] = {
+            "raw-per-row": lambda: raw(cluster, rows, 1),
+            f"raw-batch-{t}": lambda: raw(cluster, rows, t),
+            "gate-1": lambda: gate(fresh(cluster), items, 1),
+            f"gate-{t}": lambda: gate(fresh(cluster), items, t),
+            "admission-pg": lambda: admission(
+                tmp, fresh(cluster), args.admissions, args.concurrency, password
+            ),
+            "admission-sqlite": lambda: admission(
+                tmp,
+                str(tmp / f"{uuid.uuid4().hex[:8]}.db"),
+                args.admissions,
+                args.concurrency,
+                password,
+            ),
+        }
+        results: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(args.rounds):
+            for name, run in variants.items():
+                results[name].append(run())
+        med = {name: statistics.median(v) for name, v in results.items()}
+        print(
+            f"PostgreSQL {binary.parent.name}, {os.cpu_count()} cores, {args.records} records, "
+            f"{args.rounds} rounds, admission {args.admissions} x {args.concurrency} concurrent"
+        )
+        for name, values in results.items():
+            print(
+                f"{name:>17}: {med[name]:9.0f} /s  (min {min(values):.0f}, max {max(values):.0f})"
+            )
+        print(f"gate-1 / raw-per-row        = {med['gate-1'] / med['raw-per-row']:.2f}x")
+        print(f"gate-{t} / raw-per-row       = {med[f'gate-{t}'] / med['raw-per-row']:.2f}x")
+        print(f"gate-{t} / raw-batch-{t}      = {med[f'gate-{t}'] / med[f'raw-batch-{t}']:.2f}x")
+        print(
+            "admission-pg / admission-sqlite = "
+            f"{med['admission-pg'] / med['admission-sqlite']:.2f}x"
+        )
+    finally:
+        cluster.destroy()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

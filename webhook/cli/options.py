@@ -39,7 +39,9 @@ class Node:
 
 
 #: metavars that name a path: completion offers files (or directories) for them
-_KINDS = {"FILE": "file", "PATH|URL": "file", "PREFIX": "file", "ENVELOPE": "file", "DIR": "dir"}
+_KINDS = dict.fromkeys(("FILE", "PATH|URL", "PREFIX", "ENVELOPE"), "file") | dict.fromkeys(
+    ("DIR", "STATE_DIR"), "dir"
+)
 
 
 class Commands(Protocol):
@@ -130,8 +132,8 @@ def add_audit_db(parser: argparse.ArgumentParser, what: str) -> None:
         "--audit-db",
         default=None,
         metavar="PATH|URL",
-        help=f"{what} (env {AUDIT_DB_ENV}; default: the server's, "
-        f"$MIGRATION_GATE_STATE_DIR/audit.db, i.e. .state/audit.db)",
+        help=f"{what} (env {AUDIT_DB_ENV}; default: the server's store, STATE_DIR/audit.db, "
+        f"STATE_DIR being ${STATE_DIR_ENV} or .state)",
     )
 
 

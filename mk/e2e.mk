@@ -1,8 +1,11 @@
 # e2e level: the gate as a real kube-apiserver's validating webhook (docs/e2e.md).
 #
-# `make e2e`      builds kube-apiserver, kubectl, etcd, helm from pinned Go modules (once, cached
-#                 under $(CACHE)/bin), starts etcd + kube-apiserver + the gate on loopback and runs
-#                 tests/e2e with kubectl. No Docker needed. In CI it must run, never skip.
+# `make e2e`      builds kube-apiserver, kubectl, etcd, helm and Flux's source-controller and
+#                 kustomize-controller from pinned Go modules (once, cached under $(CACHE)/bin),
+#                 installs Debian's prometheus and prometheus-alertmanager (once), starts etcd +
+#                 kube-apiserver + the gate on loopback and runs tests/e2e: kubectl, a Flux sync
+#                 from a loopback git server, Prometheus + Alertmanager on the chart's rules.
+#                 No Docker needed. In CI it must run, never skip.
 # `make kind-e2e` the same tests against a kind cluster with the chart installed (needs Docker).
 
 E2E_ENV := $(CACHE)/e2e-tools.env
@@ -12,11 +15,15 @@ KIND_NAMESPACE ?= migration-gate
 
 .PHONY: e2e-tools e2e kind-e2e
 
-# Writes MG_KUBE_APISERVER / MG_KUBECTL / MG_ETCD / MG_HELM=<path> lines; fails loudly if a
-# build fails (set -e), so CI never reaches pytest with a tool missing.
+# Writes MG_KUBE_APISERVER / MG_KUBECTL / MG_ETCD / MG_HELM, MG_FLUX_SOURCE_CONTROLLER /
+# MG_FLUX_KUSTOMIZE_CONTROLLER / MG_FLUX_CRDS and MG_PROMETHEUS / MG_ALERTMANAGER / MG_PROMTOOL
+# =<path> lines; fails loudly if a build or install fails (each line of a recipe is checked), so
+# CI never reaches pytest with a tool missing.
 e2e-tools:
 	@mkdir -p $(CACHE)
 	tools/k8s/build.sh > $(E2E_ENV).tmp
+	tools/flux/build.sh >> $(E2E_ENV).tmp
+	tools/monitoring/install.sh >> $(E2E_ENV).tmp
 	@mv -f $(E2E_ENV).tmp $(E2E_ENV)
 
 # MG_E2E_REQUIRED=1: a missing tool is a failure, not a skip, whenever e2e runs via make.

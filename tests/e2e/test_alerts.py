@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.k8s import render
-from tests.unit.test_runbook import heading_anchors
+from tests.unit.test_runbook import documented_labels, heading_anchors
 
 from .asserts import assert_denied
 from .conftest import EXAMPLES, Cluster, Gate, _required
@@ -138,6 +138,9 @@ def _assert_documented(alert: dict[str, Any], rule: dict[str, Any]) -> None:
     """Labels and annotations as the chart declares and the runbook documents them."""
     for key, value in rule["labels"].items():
         assert alert["labels"].get(key) == value, (key, alert)
+    stated = documented_labels().get(rule["alert"])
+    received = (alert["labels"].get("severity"), alert["labels"].get("priority"))
+    assert received == stated, f"docs/runbook.md says {stated} for {rule['alert']}: {alert}"
     anchor = rule["alert"].lower()
     assert alert["annotations"]["runbook_url"].endswith(f"#{anchor}"), alert
     assert anchor in heading_anchors(), f"docs/runbook.md has no heading for #{anchor}"

@@ -39,9 +39,9 @@ CONFTEST_POLICY = """package main
 
 import rego.v1
 
-is_config if input.app_id
-is_config if input.tls
 is_manifest if input.config_sha256
+
+is_config if not is_manifest
 
 deny contains "tls-required: tls.enabled must be true" if {
 \tis_config
@@ -229,6 +229,7 @@ def _folders(root: Path, n: int) -> Path:
     """n distinct signed t1_good folders (and their MigrationRequest objects), cached."""
     done = root / f".done-{n}"
     if done.exists():
+        _policies(root)
         return root
     shutil.rmtree(root, ignore_errors=True)
     (root / "folders").mkdir(parents=True)
@@ -252,13 +253,18 @@ def _folders(root: Path, n: int) -> Path:
     obj = json.loads(admission_review(a, uid="x"))["request"]["object"]
     obj["spec"]["config"] = cfg.decode()
     (bad / "object.json").write_text(json.dumps(obj))
-    (root / "policy").mkdir()
-    (root / "policy" / "migration.rego").write_text(CONFTEST_POLICY)
-    (root / "gator").mkdir()
-    (root / "gator" / "template.yaml").write_text(GATOR_TEMPLATE)
-    (root / "gator" / "constraint.yaml").write_text(GATOR_CONSTRAINT)
+    _policies(root)
     done.touch()
     return root
+
+
+def _policies(root: Path) -> None:
+    """The peers' rules, written afresh each run (the folders are cached, the rules are code)."""
+    (root / "policy").mkdir(exist_ok=True)
+    (root / "policy" / "migration.rego").write_text(CONFTEST_POLICY)
+    (root / "gator").mkdir(exist_ok=True)
+    (root / "gator" / "template.yaml").write_text(GATOR_TEMPLATE)
+    (root / "gator" / "constraint.yaml").write_text(GATOR_CONSTRAINT)
 
 
 def _run(cmd: list[str], *, expect_ok: bool, what: str) -> float:

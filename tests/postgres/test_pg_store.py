@@ -19,6 +19,7 @@ from webhook.audit.models import AuditQuery
 from webhook.audit.pg.conn import connect_kwargs
 from webhook.audit.pg.schema import ensure_schema
 from webhook.audit.pg.store import PostgresStore
+from webhook.audit.pg.writer import PostgresWriter
 from webhook.audit.store import AuditStore
 from webhook.audit.target import PASSWORD_ENV, PostgresTarget, parse_target
 from webhook.errors import ConfigError
@@ -104,6 +105,25 @@ def test_many_stores_many_threads_one_chain(pg_url: str) -> None:
         s.close()
     assert sorted(seqs) == list(range(1, 801))
     assert verify_path(pg_url).checked == 800
+
+
+def test_a_stale_assumed_head_is_refused_and_retried(pg_url: str) -> None:
+    """A writer assumes its own last commit is the head (one round trip per batch); when
+    another writer appended meanwhile, the trigger refuses the batch and it is retried on the
+    read head: the caller never sees it, the chain has no fork."""
+    a, b = open_store(pg_url), open_store(pg_url)
+    try:
+        order = "aaabaabbab"
+        for i, who in enumerate(order):
+            store = a if who == "a" else b
+            assert store.append(make_decision(i), source="api", dry_run=False).seq == i + 1
+        writer = a._writer
+        assert isinstance(writer, PostgresWriter)
+        assert writer.stale_heads >= 2  # "b" wrote between a's batches twice
+    finally:
+        a.close()
+        b.close()
+    assert verify_path(pg_url).checked == len(order)
 
 
 def test_append_only_for_the_writer_and_by_trigger(pg_url: str, cluster: Cluster) -> None:

@@ -1,11 +1,12 @@
 """Group commit on PostgreSQL: many replicas, one chain, no duplicate seq, no fork, no gap.
 
 Each batch is one transaction: take `pg_advisory_xact_lock(CHAIN_LOCK)`, read the head, chain
-the batch onto it (`writer.chain_batch`), insert, commit. The lock is transaction-scoped, so a
-replica killed mid-batch (its connection dropped) releases it with the rollback, and seq comes
-from the head under the lock, never a sequence (a sequence leaves gaps on rollback). The
-`audit_log_chain` trigger refuses any row that does not extend the head, and the primary key
-refuses a duplicate seq even from a writer that skipped the lock.
+the batch onto it (`writer.chain_batch`), insert, commit (pipeline mode; a writer that made the
+last commit itself assumes its own head and saves the read, see `_attempt`). The lock is
+transaction-scoped, so a replica killed mid-batch (its connection dropped) releases it with
+the rollback, and seq comes from the head under the lock, never a sequence (a sequence leaves
+gaps on rollback). The `audit_log_chain` trigger refuses any row that does not extend the
+head, and the primary key refuses a duplicate seq even from a writer that skipped the lock.
 
 The writer thread owns one connection; a failed batch drops it and the next batch reconnects,
 so the gate recovers by itself when the database returns. Every caller of a failed batch gets
@@ -69,6 +70,11 @@ class PostgresWriter(GroupCommitWriter):
         super().__init__(_no_sqlite, location=target.display, pending_timeout_s=pending_timeout_s)
         self._target = target
         self._pg: psycopg.Connection[Any] | None = None
+        #: (seq, hash) this writer committed last, and whether to assume it is still the head
+        self._head: tuple[int, str] | None = None
+        self._optimistic = False
+        #: batches whose assumed head was stale (another writer appended): retried after a read
+        self.stale_heads = 0
         self._on_batch = on_batch
 
     def _write(self, batch: list[_Ticket]) -> list[ChainPosition]:
@@ -80,23 +86,54 @@ class PostgresWriter(GroupCommitWriter):
             except BaseException:
                 conn.close()
                 raise
-            self._pg = conn
+            self._pg, self._head, self._optimistic = conn, None, False
         try:
-            # pipeline mode: BEGIN + lock + head read is one round trip, the inserts + COMMIT
-            # another (the head is read by its own statement, after the lock is granted)
-            with conn.pipeline(), conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
-                cur.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                chained = chain_batch(batch, cur.fetchone())
-                cur.executemany(INSERT, chained.rows)
-                if chained.subjects:
-                    cur.executemany(INSERT_SUBJECT, chained.subjects)
-                if chained.alerts:
-                    cur.executemany(UPSERT_ALERT, merge_alert_rows(chained.alerts))
-                conn.commit()
+            if self._optimistic and self._head is not None:
+                try:
+                    return self._attempt(conn, batch, self._head)
+                except (psycopg.errors.RaiseException, psycopg.errors.UniqueViolation) as exc:
+                    if not isinstance(exc, psycopg.errors.UniqueViolation) and (
+                        "breaks the chain" not in str(exc)
+                    ):
+                        raise
+                    conn.rollback()  # another replica wrote meanwhile: read the head again
+                    self._optimistic = False
+                    self.stale_heads += 1
+            return self._attempt(conn, batch, None)
         except BaseException:
             self._drop_connection()  # rollback or not, a fresh connection for the next batch
             raise
+
+    def _attempt(
+        self, conn: psycopg.Connection[Any], batch: list[_Ticket], known: tuple[int, str] | None
+    ) -> list[ChainPosition]:
+        """One transaction: chain lock, head, inserts, COMMIT, in pipeline mode.
+
+        `known` None: the head is read after the lock (BEGIN + lock + read one round trip, the
+        inserts + COMMIT another). `known` set: the head this writer itself committed last,
+        assumed unchanged (one round trip); if another writer appended meanwhile the
+        `audit_log_chain` trigger (or the primary key) refuses the first row and the caller
+        rolls back and reads the head. A read head equal to the last one of ours turns the
+        assumption back on, so a lone writer pays one round trip per batch.
+        """
+        with conn.pipeline(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+            if known is None:
+                cur.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                row = cur.fetchone()
+                head = (int(row[0]), str(row[1])) if row else None
+                self._optimistic = head is not None and head == self._head
+            else:
+                head = known
+            chained = chain_batch(batch, head)
+            cur.executemany(INSERT, chained.rows)
+            if chained.subjects:
+                cur.executemany(INSERT_SUBJECT, chained.subjects)
+            if chained.alerts:
+                cur.executemany(UPSERT_ALERT, merge_alert_rows(chained.alerts))
+            conn.commit()
+        last = chained.positions[-1]
+        self._head = (last.seq, last.hash)
         if self._on_batch is not None:
             self._on_batch(len(batch))
         return chained.positions

@@ -10,7 +10,6 @@ import argparse
 import shlex
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from webhook.cli.options import EXIT_OK, SubCommands
 
@@ -48,7 +47,11 @@ def register(commands: SubCommands) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from webhook.cli.signing import load_signing_key, sign_manifest  # noqa: PLC0415
+    from webhook.cli.signing import (  # noqa: PLC0415
+        attest_replication,
+        load_signing_key,
+        sign_manifest,
+    )
     from webhook.scaffold.init import init_migration, init_replication  # noqa: PLC0415
 
     folder = Path(args.dir)
@@ -60,24 +63,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     else:
         written = init_replication(folder, env=args.env, force=args.force)
         if keys:
-            written.append(_attest(folder, keys))
+            written.append(attest_replication(folder, keys, valid_for=timedelta(days=30)))
     for path in written:
         print(f"wrote {path}")
     print(_next_steps(args, signed=bool(keys)))
     return EXIT_OK
-
-
-def _attest(folder: Path, keys: list[Any]) -> Path:
-    from webhook.cli.signing import write_envelope  # noqa: PLC0415
-    from webhook.cli.statement import replication_statement  # noqa: PLC0415
-    from webhook.contracts.models import INTOTO_PAYLOAD_TYPE  # noqa: PLC0415
-    from webhook.integrity import sign_envelope  # noqa: PLC0415
-    from webhook.pipelines.inputs import ATTESTATION_FILE  # noqa: PLC0415
-
-    statement = replication_statement(folder, valid_for=timedelta(days=30))
-    target = folder / ATTESTATION_FILE
-    write_envelope(target, sign_envelope(statement, INTOTO_PAYLOAD_TYPE, keys))
-    return target
 
 
 def _next_steps(args: argparse.Namespace, *, signed: bool) -> str:

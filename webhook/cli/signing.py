@@ -187,10 +187,21 @@ def sign_manifest(folder: Path, keys: list[Any]) -> Path:
     return target
 
 
-def cmd_sign(args: argparse.Namespace) -> int:
-    from webhook.artifacts import artifact_dir  # noqa: PLC0415
+def attest_replication(folder: Path, keys: list[Any], *, valid_for: timedelta) -> Path:
+    """Sign the in-toto statement of the folder's snapshot and WAL digests; returns its path."""
+    from webhook.cli.statement import replication_statement  # noqa: PLC0415
     from webhook.contracts.models import INTOTO_PAYLOAD_TYPE  # noqa: PLC0415
     from webhook.integrity import sign_envelope  # noqa: PLC0415
+    from webhook.pipelines.inputs import ATTESTATION_FILE  # noqa: PLC0415
+
+    statement = replication_statement(folder, valid_for=valid_for)
+    target = folder / ATTESTATION_FILE
+    write_envelope(target, sign_envelope(statement, INTOTO_PAYLOAD_TYPE, keys))
+    return target
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from webhook.artifacts import artifact_dir  # noqa: PLC0415
     from webhook.pipelines.inputs import ATTESTATION_FILE, MANIFEST_SIGNATURE_FILE  # noqa: PLC0415
 
     folder = artifact_dir(args.dir)
@@ -200,11 +211,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     if args.scenario == "migration":
         target = sign_manifest(folder, keys)
     else:
-        from webhook.cli.statement import replication_statement  # noqa: PLC0415
-
-        statement = replication_statement(folder, valid_for=timedelta(days=args.valid_days))
-        target = folder / ATTESTATION_FILE
-        write_envelope(target, sign_envelope(statement, INTOTO_PAYLOAD_TYPE, keys))
+        target = attest_replication(folder, keys, valid_for=timedelta(days=args.valid_days))
     print(f"signed {target} with {len(keys)} key(s)")
     return EXIT_OK
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from webhook.artifacts import read_limited
 from webhook.atomicfile import write_atomic
+from webhook.contracts.limits import DEFAULT_LIMITS
 from webhook.errors import InputError, UsageError
 from webhook.pipelines.inputs import CONFIG_FILE, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE
 
@@ -29,9 +30,12 @@ class Pinned:
 
 
 def _read(path: Path) -> bytes:
+    """The whole file, or an error: a hash of a truncated read would pin the wrong bytes."""
     data = read_limited(path)
     if data is None:
         raise UsageError("no such file", file=str(path))
+    if len(data) > DEFAULT_LIMITS.max_bytes:
+        raise InputError(f"larger than the {DEFAULT_LIMITS.max_bytes}-byte limit", file=str(path))
     return data
 
 

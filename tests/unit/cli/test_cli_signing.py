@@ -124,3 +124,16 @@ def test_pin_without_a_config_names_it(tmp_path: Path, capsys: pytest.CaptureFix
     (folder / "app-config.yaml").unlink()
     assert main(["pin", str(folder)]) == 2
     assert f"{folder / 'app-config.yaml'}: no such file" in capsys.readouterr().err
+
+
+def test_pin_refuses_a_config_over_the_size_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from webhook.contracts.limits import DEFAULT_LIMITS
+
+    folder = _unsigned(tmp_path)
+    manifest = (folder / "migration_manifest.json").read_bytes()
+    (folder / "app-config.yaml").write_bytes(b"#" * (DEFAULT_LIMITS.max_bytes + 10))
+    assert main(["pin", str(folder)]) == 2
+    assert "byte limit" in capsys.readouterr().err
+    assert (folder / "migration_manifest.json").read_bytes() == manifest

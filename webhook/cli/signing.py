@@ -22,7 +22,7 @@ from webhook.cli.options import (
     add_trust_dir,
     positive_int,
 )
-from webhook.errors import UsageError
+from webhook.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from webhook.integrity.dsse import Envelope
@@ -175,6 +175,7 @@ def write_envelope(path: Path, envelope: Envelope) -> None:
 def sign_manifest(folder: Path, keys: list[Any]) -> Path:
     """Sign migration_manifest.json's exact bytes; returns the envelope written."""
     from webhook.artifacts import read_limited  # noqa: PLC0415
+    from webhook.contracts.limits import DEFAULT_LIMITS  # noqa: PLC0415
     from webhook.contracts.models import MANIFEST_PAYLOAD_TYPE  # noqa: PLC0415
     from webhook.integrity import sign_envelope  # noqa: PLC0415
     from webhook.pipelines.inputs import MANIFEST_FILE, MANIFEST_SIGNATURE_FILE  # noqa: PLC0415
@@ -182,6 +183,11 @@ def sign_manifest(folder: Path, keys: list[Any]) -> Path:
     manifest = read_limited(folder / MANIFEST_FILE)
     if manifest is None:
         raise UsageError("no such file", file=str(folder / MANIFEST_FILE))
+    if len(manifest) > DEFAULT_LIMITS.max_bytes:  # never sign the prefix of a truncated read
+        raise InputError(
+            f"larger than the {DEFAULT_LIMITS.max_bytes}-byte limit",
+            file=str(folder / MANIFEST_FILE),
+        )
     target = folder / MANIFEST_SIGNATURE_FILE
     write_envelope(target, sign_envelope(manifest, MANIFEST_PAYLOAD_TYPE, keys))
     return target

@@ -137,3 +137,16 @@ def test_pin_refuses_a_config_over_the_size_limit(
     assert main(["pin", str(folder)]) == 2
     assert "byte limit" in capsys.readouterr().err
     assert (folder / "migration_manifest.json").read_bytes() == manifest
+
+
+def test_sign_refuses_a_manifest_over_the_size_limit(
+    tmp_path: Path, signer: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from webhook.contracts.limits import DEFAULT_LIMITS
+
+    key, _ = signer
+    folder = _unsigned(tmp_path)
+    (folder / "migration_manifest.json").write_bytes(b" " * (DEFAULT_LIMITS.max_bytes + 1))
+    assert main(["sign", "migration", str(folder), "--key", str(key)]) == 2
+    assert "byte limit" in capsys.readouterr().err
+    assert not (folder / "migration_manifest.dsse.json").exists()

@@ -163,6 +163,8 @@ def _drop(_line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.no_audit and args.audit_db:
+        raise UsageError("--no-audit and --audit-db contradict each other: give one")
     folders: list[Path] = []
     worst = EXIT_OK
     for value in args.dirs:

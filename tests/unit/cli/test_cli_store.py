@@ -133,3 +133,14 @@ def test_audit_migrate_from_a_missing_store_creates_nothing(
     assert main(["audit", "migrate", "--from", str(src), "--to", str(dst)]) == 2
     assert f"{src}: no audit store here" in capsys.readouterr().err
     assert not src.exists() and not dst.exists()
+
+
+def test_no_audit_with_a_store_is_a_contradiction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "a.db"
+    assert (
+        main(["validate", "migration", str(GOOD), *TRUST, "--no-audit", "--audit-db", str(db)]) == 2
+    )
+    assert "--no-audit and --audit-db contradict each other" in capsys.readouterr().err
+    assert not db.exists()

@@ -190,8 +190,9 @@ def _three_rows(bid: str, cfg: Config, *, warm: bool, one: Path, many: Path, cty
         _error_note(res, {k: v for k, v in errs.items() if k.startswith(suffix)})
         share = reps[f"{suffix}-gate"]
         if mode != "one" and share:
-            res.note += (f" Requests repeating an object already sent: {min(share):.0%}.."
-                         f"{max(share):.0%} per round ({distinct} distinct signed objects).")
+            res.note += (f" Requests repeating one of the last 256 objects (what the decision "
+                         f"cache can answer): {min(share):.0%}..{max(share):.0%} per round "
+                         f"({distinct} distinct signed objects, cycled).")
         if mode == "one" and "floor" in s:
             res.extra["floor_canned_plus_audit_rps"] = s["floor"]
         rows.append(res)

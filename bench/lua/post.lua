@@ -6,7 +6,8 @@
 --   distinct: each request sends the next body in turn (more bodies than any cache holds);
 --   mix: a GitOps-like stream: one request in NEW_EVERY (default 5) sends the next new body,
 --        the others repeat one of the WINDOW (default 8) most recently introduced bodies.
--- The JSON line counts the requests that repeated an object already sent ("repeats").
+-- The JSON line counts the requests that repeated an object sent among the last 256 ("repeats":
+-- what a 256-entry decision cache could answer).
 local headers, mode, new_every, window
 local bodies = {}
 local reqs = {}
@@ -65,7 +66,8 @@ local function pick()
     local i = next_new
     next_new = next_new % n + 1
     introduced = introduced + 1
-    return i, introduced > n
+    -- a body comes back only after all n others: a repeat only if n is within a cache's reach
+    return i, introduced > n and n <= 256
   end
   local back = math.random(math.min(window, introduced)) - 1
   return ((next_new - 2 - back) % n) + 1, true

@@ -4,9 +4,12 @@ Usage: .venv/bin/python -m bench.pg_append [--records N] [--threads T] [--rounds
        [--admissions N] (`make bench-postgres`). Starts its own throwaway cluster (initdb +
 pg_ctl, fsync and synchronous_commit on, so every COMMIT is durable as SQLite's FULL is).
 
-  raw-per-row     one INSERT + COMMIT per row over one psycopg connection (durable per caller,
-                  no batching): the baseline the target is stated against
+  raw-per-row     the gate's rows, one INSERT + COMMIT per row over one psycopg connection, into
+                  the same audit_log (its indexes and chain trigger): durable per caller, no
+                  batching; the baseline the target is stated against
   raw-batch-T     the same rows, T per COMMIT (one executemany): ideal group commit for T callers
+  raw-plain-per-row  one INSERT + COMMIT per row into a bare table (primary key only, no
+                  trigger): what the schema itself costs
   gate-1          PostgresStore.append from one thread (chain lock, head read, trigger, commit)
   gate-T          PostgresStore.append from T threads at once (group commit batches them)
   admission-pg    decisions/s of one `migration-gate serve` on PostgreSQL through its admission
@@ -46,6 +49,7 @@ RAW_DDL = (
     "warnings TEXT, audited TEXT, digests TEXT, policy_bundle TEXT, prev_hash TEXT, hash TEXT)"
 )
 RAW_INSERT = "INSERT INTO raw_log VALUES (" + ", ".join(["%s"] * 16) + ")"
+SCHEMA_INSERT = "INSERT INTO audit_log VALUES (" + ", ".join(["%s"] * 16) + ")"
 
 
 def fresh(cluster: Cluster) -> str:
@@ -68,11 +72,21 @@ def rows_of(url: str) -> list[tuple[Any, ...]]:
         return list(conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall())
 
 
-def raw(cluster: Cluster, rows: list[tuple[Any, ...]], per_commit: int) -> float:
+def raw(
+    cluster: Cluster, rows: list[tuple[Any, ...]], per_commit: int, *, plain: bool = False
+) -> float:
+    """The gate's own rows inserted by hand: into the same audit_log (its indexes and chain
+    trigger), or with `plain` into a bare table (no index but the key, no trigger)."""
     name = "r_" + uuid.uuid4().hex[:10]
     cluster.new_database(name)
-    with cluster.admin(dbname=name) as admin:
-        admin.execute(RAW_DDL)
+    if plain:
+        with cluster.admin(dbname=name) as admin:
+            admin.execute(RAW_DDL)
+        insert = RAW_INSERT
+    else:
+        os.environ[PASSWORD_ENV] = ADMIN_PW
+        install(cluster.url(user=ADMIN, dbname=name), writer_role=WRITER)
+        insert = SCHEMA_INSERT
     conn = psycopg.connect(
         host="127.0.0.1", port=cluster.port, user=ADMIN, password=ADMIN_PW, dbname=name
     )
@@ -82,9 +96,9 @@ def raw(cluster: Cluster, rows: list[tuple[Any, ...]], per_commit: int) -> float
             for i in range(0, len(rows), per_commit):
                 chunk = rows[i : i + per_commit]
                 if len(chunk) == 1:
-                    cur.execute(RAW_INSERT, chunk[0])
+                    cur.execute(insert, chunk[0])
                 else:
-                    cur.executemany(RAW_INSERT, chunk)
+                    cur.executemany(insert, chunk)
                 conn.commit()
         return len(rows) / (time.perf_counter() - start)
     finally:
@@ -163,6 +177,7 @@ def main() -> int:
         variants: dict[str, Callable[[], float]] = {
             "raw-per-row": lambda: raw(cluster, rows, 1),
             f"raw-batch-{t}": lambda: raw(cluster, rows, t),
+            "raw-plain-per-row": lambda: raw(cluster, rows, 1, plain=True),
             "gate-1": lambda: gate(fresh(cluster), items, 1),
             f"gate-{t}": lambda: gate(fresh(cluster), items, t),
             "admission-pg": lambda: admission(
@@ -190,6 +205,7 @@ def main() -> int:
                 f"{name:>17}: {med[name]:9.0f} /s  (min {min(values):.0f}, max {max(values):.0f})"
             )
         print(f"gate-1 / raw-per-row        = {med['gate-1'] / med['raw-per-row']:.2f}x")
+        print(f"gate-1 / raw-plain-per-row  = {med['gate-1'] / med['raw-plain-per-row']:.2f}x")
         print(f"gate-{t} / raw-per-row       = {med[f'gate-{t}'] / med['raw-per-row']:.2f}x")
         print(f"gate-{t} / raw-batch-{t}      = {med[f'gate-{t}'] / med[f'raw-batch-{t}']:.2f}x")
         print(

@@ -17,8 +17,9 @@ ALLOW for one that does not.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -36,21 +37,39 @@ PENDING_TIMEOUT_S = 5.0
 
 INSERT = (
     "INSERT INTO audit_log (seq, ts, request_id, scenario, source, decision, env, dry_run, "
-    "subject, reasons, warnings, audited, digests, policy_bundle, prev_hash, hash) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "subject, reasons, warnings, audited, digests, policy_bundle, prev_hash, hash) VALUES "
 )
-INSERT_SUBJECT = "INSERT INTO audit_subject (value, seq) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+ROW = "(" + ", ".join(["%s"] * 16) + ")"
+INSERT_SUBJECT = "INSERT INTO audit_subject (value, seq) VALUES "
+PAIR = "(%s, %s)"
+SUBJECT_TAIL = " ON CONFLICT DO NOTHING"
 UPSERT_ALERT = (
     "INSERT INTO alerts (scenario, subject_key, subject, policy, severity, status, count, "
-    "first_seen, last_seen, last_request_id, last_seq, message) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT (scenario, subject_key, policy) DO UPDATE SET "
+    "first_seen, last_seen, last_request_id, last_seq, message) VALUES "
+)
+ALERT = "(" + ", ".join(["%s"] * 12) + ")"
+UPSERT_TAIL = (
+    " ON CONFLICT (scenario, subject_key, policy) DO UPDATE SET "
     "count = alerts.count + excluded.count, last_seen = excluded.last_seen, "
     "last_request_id = excluded.last_request_id, last_seq = excluded.last_seq, "
     "message = excluded.message, subject = excluded.subject, "
     "severity = LEAST(alerts.severity, excluded.severity), status = 'firing', "
     "acked_by = NULL, acked_at = NULL"
 )
+BEGIN_AND_LOCK = f"BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK}); "
+BEGIN_AND_HEAD = BEGIN_AND_LOCK + "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"  # noqa: S608
+
+
+def _values(
+    cur: psycopg.ClientCursor[Any],
+    head: str,
+    one: str,
+    rows: Sequence[tuple[object, ...]],
+    tail: str = "",
+) -> str:
+    """`head (..), (..) tail;` with every value quoted by psycopg (one statement per table)."""
+    values = ", ".join([cur.mogrify(one, row) for row in rows])
+    return f"{head}{values}{tail}; "
 
 
 def _no_sqlite() -> Any:
@@ -80,7 +99,7 @@ class PostgresWriter(GroupCommitWriter):
     def _write(self, batch: list[_Ticket]) -> list[ChainPosition]:
         conn = self._pg
         if conn is None:
-            conn = connect(self._target)
+            conn = connect(self._target, autocommit=True)
             try:
                 ensure_schema(conn)
             except BaseException:
@@ -107,31 +126,46 @@ class PostgresWriter(GroupCommitWriter):
     def _attempt(
         self, conn: psycopg.Connection[Any], batch: list[_Ticket], known: tuple[int, str] | None
     ) -> list[ChainPosition]:
-        """One transaction: chain lock, head, inserts, COMMIT, in pipeline mode.
+        """One transaction: chain lock, head, inserts, COMMIT, in as few round trips as possible.
 
-        `known` None: the head is read after the lock (BEGIN + lock + read one round trip, the
-        inserts + COMMIT another). `known` set: the head this writer itself committed last,
-        assumed unchanged (one round trip); if another writer appended meanwhile the
-        `audit_log_chain` trigger (or the primary key) refuses the first row and the caller
-        rolls back and reads the head. A read head equal to the last one of ours turns the
-        assumption back on, so a lone writer pays one round trip per batch.
+        The statements of a step go as one simple-query string (values bound client-side by
+        psycopg's ClientCursor, which quotes them): `known` None, BEGIN + lock + head read is
+        one round trip and the inserts + COMMIT another. `known` set: the head this writer
+        itself committed last, assumed unchanged, and the whole transaction is one round trip;
+        if another writer appended meanwhile, the `audit_log_chain` trigger (or the primary
+        key) refuses the first row and the caller rolls back and reads the head. A read head
+        equal to the last one of ours turns the assumption back on, so a lone writer pays one
+        round trip per batch.
         """
-        with conn.pipeline(), conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (CHAIN_LOCK,))
+        cur = psycopg.ClientCursor(conn)
+        try:
             if known is None:
-                cur.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                cur.execute(BEGIN_AND_HEAD)
+                while cur.nextset():  # BEGIN, the lock, then the head
+                    pass
                 row = cur.fetchone()
                 head = (int(row[0]), str(row[1])) if row else None
                 self._optimistic = head is not None and head == self._head
+                begin = ""
             else:
                 head = known
+                begin = BEGIN_AND_LOCK
             chained = chain_batch(batch, head)
-            cur.executemany(INSERT, chained.rows)
+            parts = [begin, _values(cur, INSERT, ROW, chained.rows)]
             if chained.subjects:
-                cur.executemany(INSERT_SUBJECT, chained.subjects)
+                parts.append(_values(cur, INSERT_SUBJECT, PAIR, chained.subjects, SUBJECT_TAIL))
             if chained.alerts:
-                cur.executemany(UPSERT_ALERT, merge_alert_rows(chained.alerts))
-            conn.commit()
+                alerts = merge_alert_rows(chained.alerts)
+                parts.append(_values(cur, UPSERT_ALERT, ALERT, alerts, UPSERT_TAIL))
+            parts.append("COMMIT")
+            cur.execute("".join(parts))
+        except BaseException:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("ROLLBACK")
+            raise
+        finally:
+            cur.close()
         last = chained.positions[-1]
         self._head = (last.seq, last.hash)
         if self._on_batch is not None:

@@ -140,7 +140,7 @@ class PostgresWriter(GroupCommitWriter):
         cur = psycopg.ClientCursor(conn)
         try:
             if known is None:
-                cur.execute(BEGIN_AND_HEAD)
+                cur.execute(BEGIN_AND_HEAD, prepare=False)
                 while cur.nextset():  # BEGIN, the lock, then the head
                     pass
                 row = cur.fetchone()
@@ -158,7 +158,7 @@ class PostgresWriter(GroupCommitWriter):
                 alerts = merge_alert_rows(chained.alerts)
                 parts.append(_values(cur, UPSERT_ALERT, ALERT, alerts, UPSERT_TAIL))
             parts.append("COMMIT")
-            cur.execute("".join(parts))
+            cur.execute("".join(parts), prepare=False)
         except BaseException:
             if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 with contextlib.suppress(psycopg.Error):

@@ -254,6 +254,12 @@ def _b7_rows(samples: dict[tuple[str, int, float], list[float]], within: dict[st
         res.note = (f"Absolute (median of rounds): gate {med(res.gate):.1f} ms, canned "
                     f"{med(res.baseline):.1f} ms (apiserver histogram, buckets 5/25/100 ms, "
                     "interpolated). ")
+        floor = samples.get(("floor", wave, q), [])
+        if floor:
+            ratios = [g / f for g, f in zip(res.gate, floor, strict=False) if f]
+            res.note += (f"Floor webhook (the canned endpoint + only the durable audit record, "
+                         f"B1's floor) in the same rounds: {med(floor):.1f} ms; gate/floor "
+                         f"{med(ratios):.2f}x. ")
         if q == 0.99:
             res.note += (f"Client-side create p99: gate {med(client[f'gate-{wave}']):.1f} ms, "
                          f"canned {med(client[f'canned-{wave}']):.1f} ms. Webhook calls within "
@@ -328,10 +334,11 @@ def k8s(cfg: Config, only: set[str]) -> list[Result]:
     distinct = ([json.loads(admission_review(artifacts(1000 + i), uid="x"))["request"]["object"]
                  for i in range(n9)] if want9 else [])
     next_distinct = iter(distinct)
+    b7_modes = ("gate", "canned", "floor")
     samples: dict[tuple[str, int, float], list[float]] = {
-        (m, w, q): [] for m in ("gate", "canned") for w in WAVES for q in (0.5, 0.99)}
-    within: dict[str, list[float]] = {f"{m}-{w}": [] for m in ("gate", "canned") for w in WAVES}
-    client: dict[str, list[float]] = {f"{m}-{w}": [] for m in ("gate", "canned") for w in WAVES}
+        (m, w, q): [] for m in b7_modes for w in WAVES for q in (0.5, 0.99)}
+    within: dict[str, list[float]] = {f"{m}-{w}": [] for m in b7_modes for w in WAVES}
+    client: dict[str, list[float]] = {f"{m}-{w}": [] for m in b7_modes for w in WAVES}
     gate_side: list[float] = []
     b9_client: dict[str, list[list[float]]] = {"none": [], "vap": [], "gate": []}
     b9_server: dict[str, list[float]] = {f"{m}-{q}": [] for m in b9_client for q in (50, 99)}
@@ -343,6 +350,10 @@ def k8s(cfg: Config, only: set[str]) -> list[Result]:
         gate = stack.enter_context(gate_server(work / "gate"))
         canned = stack.enter_context(baseline_server(
             "admission", cert=gate.cert, key=gate.key, log=work / "canned.log"))
+        # B1's floor as a third webhook: the canned endpoint + only the durable audit record
+        floor = stack.enter_context(baseline_server(
+            "admission-audited", cert=gate.cert, key=gate.key, log=work / "floor.log",
+            audit_db=work / "floor-audit.db")) if want7 else canned
         if pin_plane:  # the apiserver is the webhook's client: it runs on the load core
             for pid in plane.pids:
                 _pin_tree(pid, LOAD_CPU)
@@ -363,7 +374,8 @@ def k8s(cfg: Config, only: set[str]) -> list[Result]:
                  {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
         ca = gate.ca.read_bytes()
         configs = {"gate": webhook_configuration(gate.admission, ca),
-                   "canned": webhook_configuration(canned, ca)}
+                   "canned": webhook_configuration(canned, ca),
+                   "floor": webhook_configuration(floor, ca)}
         vwc_name = configs["gate"]["metadata"]["name"]
         vwc_path = ("/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/"
                     + vwc_name)
@@ -409,7 +421,7 @@ def k8s(cfg: Config, only: set[str]) -> list[Result]:
             if mode == "gate":  # the gate denies the bare probe; the canned endpoint allows it
                 _eventually(lambda: probe_status() in (400, 403), "the gate webhook in effect")
             else:
-                _eventually(probe_calls_webhook, "the canned webhook in effect")
+                _eventually(probe_calls_webhook, f"the {mode} webhook in effect")
 
         def gate_metrics() -> str:
             with urllib.request.urlopen(gate.metrics + "/metrics", timeout=30) as resp:
@@ -467,7 +479,7 @@ def k8s(cfg: Config, only: set[str]) -> list[Result]:
 
         phases: list[tuple[str, Any]] = []
         if want7:
-            phases += [(m, b7_phase) for m in ("gate", "canned")]
+            phases += [(m, b7_phase) for m in b7_modes]
         if want9:
             phases += [(m, b9_phase) for m in ("none", "vap", "gate")]
         for r in range(rounds):

@@ -161,7 +161,12 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> bool:
     A current schema needs no privilege beyond SELECT, so a gate running as the restricted
     writer role opens an installed store without ever trying DDL.
     """
-    version = schema_version(conn)
+    try:
+        version: int | None = schema_version(conn)
+    except ConfigError:
+        # maybe another replica's install committing between our catalog lookups (each takes
+        # a fresh catalog snapshot): judge again under the migration lock, where it is settled
+        version = -1
     conn.commit()
     if version == SCHEMA_VERSION:
         return False

@@ -4,7 +4,8 @@ Peers, built from their Go modules at pinned versions by tools/peers/build.sh:
 - conftest (OPA/Rego) over each folder's app-config.yaml and migration_manifest.json;
 - gator (Gatekeeper's CLI, `gator test`) over the same changes as MigrationRequest objects, with a
   ConstraintTemplate whose Rego parses `spec.config` (`yaml.unmarshal`);
-- kyverno (`kyverno apply`), when it could be built here.
+- kyverno (`kyverno apply`), a ClusterPolicy with JMESPath deny conditions over
+  `parse_yaml(spec.config)`, over the same objects.
 
 Each tool gets the equivalent of the gate's default T1 rules that its language can express
 (`RULES` below), runs once per round over all 1,000 folders in ONE invocation (start-up is part
@@ -211,10 +212,53 @@ spec:
         kinds: ["MigrationRequest"]
 """
 
+KYVERNO_POLICY = """apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata:
+  name: migration-rules
+spec:
+  background: false
+  rules:
+    - name: config-rules
+      match:
+        any:
+          - resources:
+              kinds: ["migrationgate.io/v1alpha1/MigrationRequest"]
+      context:
+        - name: config
+          variable:
+            jmesPath: "parse_yaml(request.object.spec.config)"
+      validate:
+        failureAction: Enforce
+        message: "the migration breaks a rule"
+        deny:
+          conditions:
+            any:
+              - {key: "{{ config.security.privileged }}", operator: Equals, value: true}
+              - {key: "{{ config.security.run_as_root }}", operator: Equals, value: true}
+              - {key: "{{ length(config.security.capabilities) }}", operator: GreaterThan, value: 0}
+              - {key: "{{ config.tls.enabled }}", operator: NotEquals, value: true}
+              - {key: "{{ config.tls.min_version }}", operator: AnyNotIn, value: ["1.2", "1.3"]}
+              - {key: "{{ config.ports[].exposure }}", operator: AnyNotIn, value: ["internal"]}
+              - key: "{{ config.ports[].bind }}"
+                operator: AnyNotIn
+                value: ["127.*", "10.*", "192.168.*", "localhost"]
+              - {key: "{{ config.secrets_ref }}", operator: NotEquals, value: "vault://*"}
+              - key: "{{ config.app_id }}"
+                operator: NotEquals
+                value: "{{ request.object.spec.appId }}"
+              - key: "{{ request.object.spec.env }}"
+                operator: AnyNotIn
+                value: ["prod", "staging"]
+              - key: "{{ regex_match('^[0-9a-f]{64}$', request.object.spec.configSha256) }}"
+                operator: Equals
+                value: false
+"""
+
 #: what the peers cannot check that the gate does
-CANNOT = ("the config's SHA-256 over its exact bytes (Rego hashes strings it re-reads, and "
-          "conftest and gator hand policies parsed documents), the DSSE signature (no Ed25519 "
-          "verification in Rego), the signed manifest against the spec, YAML 1.1/1.2 "
+CANNOT = ("the config's SHA-256 over its exact bytes (each peer hands its rules parsed "
+          "documents, not the bytes), the DSSE signature (no Ed25519 verification in Rego or "
+          "kyverno's JMESPath), the signed manifest against the spec, YAML 1.1/1.2 "
           "ambiguity, duplicate and case-twin keys, the secret-shape scan of every value "
           "(approximated by a key-name regex), and the audit record")
 
@@ -265,6 +309,13 @@ def _policies(root: Path) -> None:
     (root / "gator").mkdir(exist_ok=True)
     (root / "gator" / "template.yaml").write_text(GATOR_TEMPLATE)
     (root / "gator" / "constraint.yaml").write_text(GATOR_CONSTRAINT)
+    (root / "kyverno").mkdir(exist_ok=True)
+    (root / "kyverno" / "policy.yaml").write_text(KYVERNO_POLICY)
+    ymls = root / "objects-yaml"  # kyverno reads a folder's .yaml files only (JSON is YAML)
+    if not ymls.is_dir():
+        ymls.mkdir()
+        for obj in (root / "objects").iterdir():
+            (ymls / (obj.stem + ".yaml")).write_bytes(obj.read_bytes())
 
 
 def _run(cmd: list[str], *, expect_ok: bool, what: str) -> float:
@@ -309,7 +360,11 @@ def b10(cfg: Config) -> list[Result]:
                           [str(gator), "test", "-f", tpl[0], "-f", tpl[1], "-f",
                            str(root / "bad" / "object.json")])
     kyverno = peer("kyverno")
-    second = "gator" if gator else ("kyverno" if kyverno else None)
+    if kyverno:
+        pol = str(root / "kyverno" / "policy.yaml")
+        tools["kyverno"] = ([str(kyverno), "apply", pol, "--resource", str(root / "objects-yaml")],
+                            [str(kyverno), "apply", pol, "--resource",
+                             str(root / "bad" / "object.json")])
     if not gator:
         missing["gator"] = _build_failure("gator")
     if not kyverno:
@@ -325,20 +380,21 @@ def b10(cfg: Config) -> list[Result]:
     rows = []
     what = (f"`migration-gate validate migration` over {n} artifact folders in one run "
             "(decide + sign check, no audit) vs")
-    for rid, peer_name in (("B10a", "conftest"), ("B10b", second)):
-        label = peer_name or "gator test / kyverno apply"
+    for rid, peer_name in (("B10a", "conftest"), ("B10b", "gator"), ("B10c", "kyverno")):
+        label = peer_name
         res = Result(rid, f"{what} {label} with equivalent rules", "files/s", "info", 0.0,
-                     f"{label} ({PEERS[peer_name][1] if peer_name else 'not built'}), same "
-                     "folders, one run", gate=s["gate"],
-                     baseline=s.get(peer_name or "", []))
-        if peer_name is None or peer_name not in s:
+                     f"{label} ({PEERS[peer_name][1]}), same folders, one run",
+                     gate=s["gate"], baseline=s.get(peer_name, []))
+        if peer_name not in s:
             res.note = "Not measured: " + "; ".join(f"{k}: {v}" for k, v in missing.items())
         else:
             res.note = (f"files/s = app-config.yaml files decided per second with their "
                         f"manifests. {label} checks what its language can of the same rules; "
                         f"it cannot check {CANNOT}.")
-            if rid == "B10b" and missing:
-                res.note += " Not built: " + "; ".join(f"{k}: {v}" for k, v in missing.items())
+            if peer_name == "kyverno":
+                res.note += (" kyverno: a ClusterPolicy whose deny conditions read "
+                             "`parse_yaml(request.object.spec.config)` (JMESPath), over the "
+                             "MigrationRequest objects; no secret-shape scan at all.")
         rows.append(res)
     return rows
 

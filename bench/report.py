@@ -15,7 +15,7 @@ from bench.procs import ROOT
 RESULTS = ROOT / "bench" / "results.json"
 MARKDOWN = ROOT / "BENCHMARKS.md"
 ORDER = ["B1a", "B1b", "B1c", "B2", "B3a", "B3b", "B3c", "B4", "B5a", "B5b", "B6", "B7a", "B7b",
-         "B7c", "B7d", "B8", "B9a", "B9b", "B10a", "B10b", "B11"]
+         "B7c", "B7d", "B8", "B9a", "B9b", "B10a", "B10b", "B10c", "B11"]
 
 
 def load_previous(path: Path = RESULTS) -> dict[str, Result]:

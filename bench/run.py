@@ -67,13 +67,15 @@ SPECS: dict[str, tuple[str, str, TargetKind, float, str]] = {
     "B9a": ("create p50, gate vs ValidatingAdmissionPolicy", "ms", "info", 0.0, "VAP"),
     "B9b": ("create p99, gate vs ValidatingAdmissionPolicy", "ms", "info", 0.0, "VAP"),
     "B10a": ("validate throughput vs conftest", "files/s", "info", 0.0, "conftest"),
-    "B10b": ("validate throughput vs gator/kyverno", "files/s", "info", 0.0, "gator/kyverno"),
+    "B10b": ("validate throughput vs gator", "files/s", "info", 0.0, "gator"),
+    "B10c": ("validate throughput vs kyverno", "files/s", "info", 0.0, "kyverno"),
     "B11": ("CLI start-up, validate t1_good", "ms", "ratio_max", 0.5, "today's release"),
     "B8": ("durable audit appends, 32 threads", "records/s", "ratio_min", 0.5,
            "raw SQLite per-row commit"),
 }
 ROW_IDS = {"B1": ["B1a", "B1b", "B1c"], "B3": ["B3a", "B3b", "B3c"], "B5": ["B5a", "B5b"],
-           "B7": ["B7a", "B7b", "B7c", "B7d"], "B9": ["B9a", "B9b"], "B10": ["B10a", "B10b"]}
+           "B7": ["B7a", "B7b", "B7c", "B7d"], "B9": ["B9a", "B9b"],
+           "B10": ["B10a", "B10b", "B10c"]}
 
 
 def _placeholder(bid: str, status: str, note: str) -> list[Result]:

@@ -128,3 +128,17 @@ def test_ui_session_key_secret(helm_bin: Path) -> None:
     assert volumes["ui-session-key"]["secret"]["secretName"] == "ui-key"
     mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
     assert mounts["ui-session-key"]["readOnly"] is True
+
+
+def test_postgresql_ca_for_verify_full(helm_bin: Path) -> None:
+    sets = (*PG, "audit.postgresql.caSecret.name=pg-ca")
+    pod = _pod(render.documents(render.template(helm_bin, sets=sets)))
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["audit-db-ca"]["secret"]["secretName"] == "pg-ca"
+    assert volumes["audit-db-ca"]["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["audit-db-ca"] == {
+        "name": "audit-db-ca", "mountPath": "/audit-db-ca", "readOnly": True,
+    }  # fmt: skip
+    default = _pod(render.documents(render.template(helm_bin, sets=PG)))
+    assert "audit-db-ca" not in {v["name"] for v in default["volumes"]}

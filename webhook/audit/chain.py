@@ -73,12 +73,18 @@ def row_to_record(row: tuple[Any, ...]) -> dict[str, Any]:
     return record
 
 
-def walk(records: Iterable[Mapping[str, Any]], anchor: Anchor | None = None) -> VerifyResult:
+def walk(
+    records: Iterable[Mapping[str, Any]],
+    anchor: Anchor | None = None,
+    *,
+    start: tuple[int, str] = (1, GENESIS_HASH),
+) -> VerifyResult:
     """Check seq = previous + 1 from 1, prev_hash = previous hash, hash = recomputed hash.
 
     With an `anchor`, the record at `anchor.seq` must exist and (when given) have its hash.
+    `start` (first seq, the hash it must link to) walks a tail of the chain (`head.verify_head`).
     """
-    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    (expected_seq, prev_hash), checked = start, 0
     iterator: Iterator[Mapping[str, Any]] = iter(records)
     while True:
         try:

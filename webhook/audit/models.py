@@ -42,7 +42,8 @@ class AuditQuery(BaseModel):
     """Filters for `AuditStore.query`; all optional, combined with AND; newest first.
 
     `subject` matches exactly one of the subject's identity values (app_id, source_db,
-    target_db). `since` is inclusive, `until` exclusive; naive datetimes are taken as UTC.
+    target_db); `policy` a record with a reason, warning or audited finding of that policy id.
+    `since` is inclusive, `until` exclusive; naive datetimes are taken as UTC.
     `cursor` is the opaque `next_cursor` of the previous page.
     """
 
@@ -56,6 +57,7 @@ class AuditQuery(BaseModel):
     env: str | None = Field(default=None, max_length=64)
     subject: str | None = Field(default=None, min_length=1, max_length=256)
     request_id: str | None = Field(default=None, min_length=1, max_length=256)
+    policy: str | None = Field(default=None, min_length=1, max_length=128)
     dry_run: bool | None = None
     limit: int = Field(default=50, ge=1, le=MAX_QUERY_LIMIT)
     cursor: str | None = Field(default=None, max_length=64)

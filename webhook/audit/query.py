@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from typing import Literal
+
 from webhook.audit import cursor as cursors
 from webhook.audit.canonical import format_ts
 from webhook.audit.models import AuditQuery
 from webhook.audit.schema import RECORD_COLUMNS
 
 _KIND = "records"
+#: the record's finding lists a policy filter looks in
+FINDINGS = ("reasons", "warnings", "audited")
+
+Dialect = Literal["sqlite", "postgresql"]
 
 
-def build(query: AuditQuery) -> tuple[str, list[object]]:
-    """SQL and parameters for limit + 1 rows (the extra row says whether a next page exists)."""
+def build(query: AuditQuery, dialect: Dialect = "sqlite") -> tuple[str, list[object]]:
+    """SQL and parameters for limit + 1 rows (the extra row says whether a next page exists).
+
+    Placeholders are `?` for both dialects (the PostgreSQL store swaps them for `%s`); only
+    the policy filter differs: SQLite's json_each, PostgreSQL's jsonb containment.
+    """
     where: list[str] = []
     params: list[object] = []
     if query.cursor is not None:
@@ -35,6 +46,10 @@ def build(query: AuditQuery) -> tuple[str, list[object]]:
     if query.subject is not None:
         where.append("seq IN (SELECT seq FROM audit_subject WHERE value = ?)")
         params.append(query.subject)
+    if query.policy is not None:
+        clause, values = _policy(query.policy, dialect)
+        where.append(clause)
+        params += values
     sql = f"SELECT {RECORD_COLUMNS} FROM audit_log"  # noqa: S608 - constant columns, bound values
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -46,3 +61,17 @@ def build(query: AuditQuery) -> tuple[str, list[object]]:
 def next_cursor(last_seq: int) -> str:
     """Cursor for the page after the one ending at `last_seq`."""
     return cursors.encode(_KIND, last_seq)
+
+
+def _policy(policy: str, dialect: Dialect) -> tuple[str, list[object]]:
+    """Records naming `policy` in any finding list, matched on the stored JSON itself."""
+    if dialect == "postgresql":
+        # the columns are the exact JSON text that was hashed; jsonb is only the lookup
+        one = json.dumps([{"policy": policy}])
+        clause = " OR ".join(f"{c}::jsonb @> ?::jsonb" for c in FINDINGS)
+        return f"({clause})", [one] * len(FINDINGS)
+    parts = " UNION ALL ".join(
+        f"SELECT 1 FROM json_each(audit_log.{c}) WHERE json_extract(value, '$.policy') = ?"  # noqa: S608
+        for c in FINDINGS
+    )
+    return f"EXISTS ({parts})", [policy] * len(FINDINGS)

@@ -17,6 +17,7 @@ from webhook.audit.bound import is_large
 from webhook.audit.chain import Anchor, BrokenRecord, row_to_record, walk
 from webhook.audit.encode import Encoder, Prepared, build_static, prepared
 from webhook.audit.errors import AuditReadError, AuditWriteError
+from webhook.audit.head import check_last, verify_head
 from webhook.audit.models import AuditPage, AuditQuery, AuditRecord, VerifyResult
 from webhook.audit.schema import (
     APPLICATION_ID,
@@ -196,9 +197,54 @@ class AuditStore:
             records=records, next_cursor=queries.next_cursor(records[-1].seq) if more else None
         )
 
+    def get(self, seq: int) -> AuditRecord | None:
+        """The record at `seq`, or None if there is none (the UI's record view)."""
+        try:
+            conn = self._connect(True)
+            try:
+                row = conn.execute(
+                    f"SELECT {RECORD_COLUMNS} FROM audit_log WHERE seq = ?",  # noqa: S608
+                    (_seq(seq),),
+                ).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise AuditReadError(
+                f"audit read failed: {describe(exc)}", file=str(self.path)
+            ) from None
+        return None if row is None else _to_model(row)
+
     def verify(self, anchor: Anchor | None = None) -> VerifyResult:
         """Walk the whole chain; see `verify_path`."""
         return verify_path(self.path, anchor)
+
+    def verify_head(self, last: int, anchor: Anchor | None = None) -> VerifyResult:
+        """Check only the newest `last` records (`head.verify_head`): bounded work, one snapshot."""
+        check_last(last)
+        try:
+            conn = self._connect(True)
+            try:
+                conn.execute("BEGIN")  # one WAL snapshot for every statement
+                try:
+                    return verify_head(
+                        lambda sql, params: conn.execute(sql, tuple(params)).fetchall(),
+                        last,
+                        anchor,
+                    )
+                finally:
+                    conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            error = AuditReadError(f"unreadable: {describe(exc)}", file=str(self.path))
+            return VerifyResult(ok=False, checked=0, readable=False, reason=error.diagnostics())
+
+
+def _seq(seq: int) -> int:
+    """A seq as the databases store it (1 .. 2**63-1); ValueError otherwise."""
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq < 2**63:
+        raise ValueError(f"seq must be an integer from 1 to 2**63-1 (got {seq!r})")
+    return seq
 
 
 def recorded(

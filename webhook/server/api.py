@@ -58,7 +58,8 @@ REPLICATION_PARTS = frozenset({REPLICATION_FILE, SNAPSHOT_FILE, ATTESTATION_FILE
 MIGRATION_REQUIRED = (MANIFEST_FILE, CONFIG_FILE)
 REPLICATION_REQUIRED = (REPLICATION_FILE, SNAPSHOT_FILE)
 AUDIT_FILTERS = (
-    "since", "until", "scenario", "decision", "source", "env", "subject", "request_id", "dry_run",
+    "since", "until", "scenario", "decision", "source", "env", "subject", "policy", "request_id",
+    "dry_run",
 )  # fmt: skip
 MAX_LIMIT = MAX_QUERY_LIMIT
 DEFAULT_LIMIT = 50

@@ -181,6 +181,11 @@ def openapi_document() -> dict[str, Any]:
                         _param(
                             "subject", "exact app_id, source_db or target_db", {"type": "string"}
                         ),
+                        _param(
+                            "policy",
+                            "a policy id named by a reason, warning or audited finding",
+                            {"type": "string", "minLength": 1, "maxLength": 128},
+                        ),
                         _param("request_id", "exact request id", {"type": "string"}),
                         _param("dry_run", "true or false", {"type": "boolean"}),
                         limit,

@@ -1,8 +1,7 @@
 """Audit log pages: filters, keyset pagination (the store's cursor), one record, chain status.
 
-Only the store's public query API is used, so the pages work on any store behind it. The
-`policy` filter is not a store filter: pages of the filtered query are scanned (at most
-`SCAN_PAGES` of `SCAN_LIMIT` records) for records naming the policy, and the page says so.
+Only the store's public API is used (`query`, `get`, `verify_head`), so the pages work on any
+store behind it, SQLite or PostgreSQL; every filter, `policy` included, is the store's query.
 """
 
 from __future__ import annotations
@@ -16,10 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from webhook.audit import AuditPage, AuditQuery, AuditRecord
-from webhook.audit.query import next_cursor
 from webhook.errors import GateError
 from webhook.server.http import HTTPError
-from webhook.ui.chain import ChainStatus
+from webhook.ui.chain import WINDOW, ChainStatus
 from webhook.ui.context import UiContext
 
 FILTERS = (
@@ -27,13 +25,7 @@ FILTERS = (
     "source", "dry_run",
 )  # fmt: skip
 PAGE_SIZE = 50
-SCAN_LIMIT = 500
-SCAN_PAGES = 10
 MAX_SEQ = 2**62
-
-
-def names_policy(record: AuditRecord, policy: str) -> bool:
-    return any(r.policy == policy for r in (*record.reasons, *record.warnings, *record.audited))
 
 
 def _time(name: str, raw: str) -> datetime:
@@ -45,12 +37,12 @@ def _time(name: str, raw: str) -> datetime:
         ) from None
 
 
-def parse_filters(params: dict[str, str]) -> tuple[dict[str, Any], str | None]:
-    """AuditQuery arguments from the form's values (empty = no filter), and the policy."""
+def parse_filters(params: dict[str, str]) -> dict[str, Any]:
+    """AuditQuery arguments from the form's values (empty = no filter)."""
     args: dict[str, Any] = {}
     for name in FILTERS:
         raw = params.get(name, "").strip()
-        if not raw or name == "policy":
+        if not raw:
             continue
         if name in ("since", "until"):
             args[name] = _time(name, raw)
@@ -60,8 +52,7 @@ def parse_filters(params: dict[str, str]) -> tuple[dict[str, Any], str | None]:
             args[name] = raw == "true"
         else:
             args[name] = raw
-    policy = params.get("policy", "").strip()[:128] or None
-    return args, policy
+    return args
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -77,7 +68,7 @@ class AuditViews:
 
     async def _verify(self) -> Any:
         store = self.ctx.store()
-        return await self.ctx.read(store.verify)
+        return await self.ctx.read(lambda: store.verify_head(last=WINDOW))
 
     async def _page(self, query: AuditQuery) -> AuditPage:
         store = self.ctx.store()
@@ -92,31 +83,18 @@ class AuditViews:
         params = {k: v for k, v in request.query_params.items() if k in (*FILTERS, "cursor")}
         values = {name: params.get(name, "") for name in FILTERS}
         try:
-            args, policy = parse_filters(params)
+            args = parse_filters(params)
             cursor = params.get("cursor") or None
-            query = AuditQuery(**args, limit=SCAN_LIMIT if policy else PAGE_SIZE, cursor=cursor)
+            query = AuditQuery(**args, limit=PAGE_SIZE, cursor=cursor)
         except ValidationError as exc:
             return await self._render(request, session, values, 400, error=_first_error(exc))
         except HTTPError as exc:
             return await self._render(request, session, values, exc.status, error=exc.detail)
-        records: list[AuditRecord] = []
-        scanned = 0
         page = await self._page(query)
-        while True:
-            scanned += len(page.records)
-            if policy is None:
-                records = page.records
-                break
-            records += [r for r in page.records if names_policy(r, policy)]
-            if len(records) >= PAGE_SIZE or page.next_cursor is None:
-                break
-            if scanned >= SCAN_LIMIT * SCAN_PAGES:
-                break
-            page = await self._page(query.model_copy(update={"cursor": page.next_cursor}))
         more = page.next_cursor
         kept = {k: v for k, v in values.items() if v}
         return await self._render(
-            request, session, values, records=records, scanned=scanned if policy else None,
+            request, session, values, records=page.records,
             next_url=f"/ui/audit?{urlencode({**kept, 'cursor': more})}" if more else None,
             first_url=f"/ui/audit?{urlencode(kept)}" if cursor else None,
         )  # fmt: skip
@@ -130,8 +108,7 @@ class AuditViews:
         **extra: Any,
     ) -> Response:
         ok, line = await self.chain.line()
-        context: dict[str, Any] = {"records": [], "scanned": None, "next_url": None,
-                                   "first_url": None}  # fmt: skip
+        context: dict[str, Any] = {"records": [], "next_url": None, "first_url": None}
         context.update(extra)
         return self.ctx.render(
             request, "audit.html", session, "audit", status, values=values, chain_ok=ok,
@@ -144,11 +121,12 @@ class AuditViews:
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 18) or not 1 <= int(raw) < MAX_SEQ:
             raise HTTPError(404, "not-found", f"no audit record {raw[:32]!r}")
         seq = int(raw)
-        page = await self._page(AuditQuery(cursor=next_cursor(seq + 1), limit=1))
-        if not page.records or page.records[0].seq != seq:
+        store = self.ctx.store()
+        found: AuditRecord | None = await self.ctx.read(lambda: store.get(seq))
+        if found is None:
             raise HTTPError(404, "not-found", f"no audit record with seq {seq}")
         ok, line = await self.chain.line()
         return self.ctx.render(
-            request, "record.html", session, "audit", record=page.records[0], chain_ok=ok,
+            request, "record.html", session, "audit", record=found, chain_ok=ok,
             chain_line=line,
         )  # fmt: skip

@@ -22,13 +22,15 @@ from webhook.audit import query as queries
 from webhook.audit.chain import Anchor, walk
 from webhook.audit.encode import Encoder
 from webhook.audit.errors import AuditReadError, AuditWriteError
-from webhook.audit.models import AuditPage, AuditQuery, VerifyResult
+from webhook.audit.head import check_last, verify_head
+from webhook.audit.models import AuditPage, AuditQuery, AuditRecord, VerifyResult
 from webhook.audit.pg.alerts import PostgresAlertStore
 from webhook.audit.pg.conn import CONNECT_TIMEOUT_S, connect, connect_kwargs, pg_error
 from webhook.audit.pg.read import iter_postgres
 from webhook.audit.pg.schema import SCHEMA_VERSION, ensure_schema, grant_writer, schema_version
 from webhook.audit.pg.writer import PostgresWriter
-from webhook.audit.store import AuditStore, _to_model
+from webhook.audit.schema import RECORD_COLUMNS
+from webhook.audit.store import AuditStore, _seq, _to_model
 from webhook.audit.target import PostgresTarget, parse_target
 from webhook.audit.writer import GroupCommitWriter
 from webhook.errors import ConfigError
@@ -97,7 +99,7 @@ class PostgresStore(AuditStore):
             self._pool.close()
 
     def query(self, query: AuditQuery) -> AuditPage:
-        sql, params = queries.build(query)
+        sql, params = queries.build(query, "postgresql")
         try:
             with self._connection() as conn:
                 rows = conn.execute(sql.replace("?", "%s"), params).fetchall()
@@ -114,11 +116,44 @@ class PostgresStore(AuditStore):
     def iter_records(self) -> Iterator[dict[str, Any]]:
         return iter_postgres(self.target)
 
+    def get(self, seq: int) -> AuditRecord | None:
+        try:
+            with self._connection() as conn:
+                row = conn.execute(
+                    f"SELECT {RECORD_COLUMNS} FROM audit_log WHERE seq = %s",  # noqa: S608
+                    (_seq(seq),),
+                ).fetchone()
+        except (psycopg.Error, OSError) as exc:
+            raise AuditReadError(
+                f"audit read failed: {pg_error(exc)}", file=self.location
+            ) from None
+        return None if row is None else _to_model(tuple(row))
+
     def verify(self, anchor: Anchor | None = None) -> VerifyResult:
         try:
             return walk(iter_postgres(self.target), anchor)
         except AuditReadError as exc:
             return VerifyResult(ok=False, checked=0, readable=False, reason=exc.diagnostics())
+
+    def verify_head(self, last: int, anchor: Anchor | None = None) -> VerifyResult:
+        check_last(last)
+        try:
+            with self._connection() as conn:
+                # one REPEATABLE READ snapshot: the window is one consistent prefix of the chain
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    return verify_head(
+                        lambda sql, params: [
+                            tuple(r) for r in conn.execute(sql.replace("?", "%s"), params)
+                        ],
+                        last,
+                        anchor,
+                    )
+                finally:
+                    conn.execute("ROLLBACK")
+        except (psycopg.Error, OSError) as exc:
+            error = AuditReadError(f"unreadable: {pg_error(exc)}", file=self.location)
+            return VerifyResult(ok=False, checked=0, readable=False, reason=error.diagnostics())
 
 
 def open_postgres(target: PostgresTarget) -> PostgresStore:

@@ -14,7 +14,9 @@ pg_ctl, fsync and synchronous_commit on, so every COMMIT is durable as SQLite's 
   gate-T          PostgresStore.append from T threads at once (group commit batches them)
   admission-pg    decisions/s of one `migration-gate serve` on PostgreSQL through its admission
                   door (C concurrent calls), and admission-sqlite the same on SQLite
-Rounds interleave the variants; medians (min..max) are printed with the ratios.
+Rounds interleave the variants (gate and raw back to back in every round, so both see the
+same machine); each ratio is taken per round and reported as its median with its spread
+(min..max over the rounds), beside each variant's median rate. `--only a,b` runs a subset.
 """
 
 from __future__ import annotations
@@ -152,11 +154,23 @@ def admission(tmp: Path, audit_db: str, n: int, concurrency: int, password: Path
         gate_.stop()
 
 
+def ratio_line(top: str, bottom: str, tops: list[float], bottoms: list[float]) -> str:
+    """`top / bottom`: the median of the per-round ratios, and their spread over the rounds."""
+    ratios = [a / b for a, b in zip(tops, bottoms, strict=True)]
+    return (
+        f"{top + ' / ' + bottom:>34} = {statistics.median(ratios):.2f}x  "
+        f"(rounds: {min(ratios):.2f}..{max(ratios):.2f}; "
+        + " ".join(f"{r:.2f}" for r in ratios)
+        + ")"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--records", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=32)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--only", default="", help="comma-separated variant names (default: all)")
     ap.add_argument("--admissions", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=32)
     args = ap.parse_args()
@@ -191,27 +205,33 @@ def main() -> int:
                 password,
             ),
         }
+        if args.only:
+            wanted = args.only.split(",")
+            unknown = set(wanted) - set(variants)
+            if unknown:
+                raise SystemExit(f"unknown variant(s): {', '.join(sorted(unknown))}")
+            variants = {name: variants[name] for name in wanted}
         results: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(args.rounds):
             for name, run in variants.items():
                 results[name].append(run())
-        med = {name: statistics.median(v) for name, v in results.items()}
         print(
             f"PostgreSQL {binary.parent.name}, {os.cpu_count()} cores, {args.records} records, "
-            f"{args.rounds} rounds, admission {args.admissions} x {args.concurrency} concurrent"
+            f"{args.rounds} interleaved rounds, admission {args.admissions} x "
+            f"{args.concurrency} concurrent"
         )
         for name, values in results.items():
-            print(
-                f"{name:>17}: {med[name]:9.0f} /s  (min {min(values):.0f}, max {max(values):.0f})"
-            )
-        print(f"gate-1 / raw-per-row        = {med['gate-1'] / med['raw-per-row']:.2f}x")
-        print(f"gate-1 / raw-plain-per-row  = {med['gate-1'] / med['raw-plain-per-row']:.2f}x")
-        print(f"gate-{t} / raw-per-row       = {med[f'gate-{t}'] / med['raw-per-row']:.2f}x")
-        print(f"gate-{t} / raw-batch-{t}      = {med[f'gate-{t}'] / med[f'raw-batch-{t}']:.2f}x")
-        print(
-            "admission-pg / admission-sqlite = "
-            f"{med['admission-pg'] / med['admission-sqlite']:.2f}x"
-        )
+            med = statistics.median(values)
+            print(f"{name:>17}: {med:9.0f} /s  (min {min(values):.0f}, max {max(values):.0f})")
+        for top, bottom in (
+            ("gate-1", "raw-per-row"),
+            ("gate-1", "raw-plain-per-row"),
+            (f"gate-{t}", "raw-per-row"),
+            (f"gate-{t}", f"raw-batch-{t}"),
+            ("admission-pg", "admission-sqlite"),
+        ):
+            if top in results and bottom in results:
+                print(ratio_line(top, bottom, results[top], results[bottom]))
     finally:
         cluster.destroy()
     return 0

@@ -3,7 +3,7 @@
 Full runs rewrite BENCHMARKS.md and bench/results.json (rows not selected by --only are kept from
 the previous run, with their own date); --quick runs a reduced version of each, prints the same
 table and writes bench/results-quick.json. The exit status is 0 only if every selected benchmark
-met its target: a pending or failed row is not a pass.
+met its target in most rounds (info rows have none): a pending or failed row is not a pass.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def _method_text() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--quick", action="store_true", help="reduced sizes and rounds (< 60 s)")
+    ap.add_argument("--quick", action="store_true", help="reduced sizes, 3 rounds (~2 min)")
     ap.add_argument("--only", default="", help="comma-separated ids, e.g. B1,B4 (default: all; "
                     f"--quick: all but {', '.join(QUICK_SKIP)}, which have no target)")
     ap.add_argument("--rounds", type=int, default=None, help="override rounds (>= 5 for full)")

@@ -2,8 +2,8 @@
 
 `migration-gate validate migration examples/t1_good` (and `--version`) as a user runs them:
 the venv's `migration-gate` entry script in a fresh process, wall clock, with `webhook` imported
-from this checkout or from the release's tree (`MG_BENCH_RELEASE_TREE`, default a git worktree
-of `RELEASE` made under the bench cache), alternating per round. The audit store is left out
+from this checkout or from the release's tree (`MG_BENCH_RELEASE_TREE`, default `git archive`
+of `RELEASE`'s webhook/ under the bench cache), alternating per round. The audit store is left out
 (`--no-audit` now; the release records only when given `--audit-db`), so the figure is
 start-up plus one decision.
 """
@@ -31,9 +31,11 @@ def release_tree() -> Path:
     if given:
         return Path(given)
     tree = BENCH_CACHE / f"release-{RELEASE}"
-    if not (tree / "webhook").is_dir():
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree),
-                        RELEASE], check=True, capture_output=True)
+    if not (tree / "webhook").is_dir():  # an export of the commit's files: no git metadata
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", RELEASE, "webhook"],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     return tree
 
 

@@ -3,8 +3,9 @@
 `python -m bench.stages [--before TREE] [--rounds 7] [--n 300]` times each stage of a T1
 admission decision on distinct signed inputs (B1a's objects: no cache can hit) in fresh worker
 processes, alternating the source tree under test (`--before DIR`, e.g. an earlier commit's
-files from `git archive COMMIT webhook | tar -x -C DIR`, and this checkout) round by round, and prints a Markdown table of medians
-(min..max) in CPU microseconds per decision (thread CPU time). Each stage calls the same
+files from `git archive COMMIT webhook | tar -x -C DIR`, and this checkout) round by round,
+and prints a Markdown table of medians (min..max) in CPU microseconds per decision (thread CPU
+time). Each stage calls the same
 functions the engine calls, in the engine's order, on fresh inputs:
 
 - YAML parse: `load_yaml` of app-config.yaml (strict builder, YAML 1.2 check);

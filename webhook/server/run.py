@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Generator
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 import uvloop
@@ -25,7 +26,12 @@ from webhook.audit.target import display_target
 from webhook.errors import ConfigError
 from webhook.pipelines import Engine
 from webhook.server.app import GateApps, build_apps, trust_status
-from webhook.server.auth import TokenStore, ensure_token_file
+from webhook.server.auth import (
+    TokenStore,
+    default_token_files,
+    ensure_token_file,
+    link_legacy_names,
+)
 from webhook.server.connections import ConnectionLimits, Refusal, guarded_protocol
 from webhook.server.devcerts import ensure_dev_tls
 from webhook.server.gate import GateState
@@ -40,6 +46,44 @@ log = logging.getLogger("migration_gate.serve")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+#: uvicorn says these once per server; with three servers in one process, once is enough
+_ONCE_PER_PROCESS = (
+    "Started server process",
+    "Waiting for application",
+    "Application startup complete",
+    "Shutting down",
+    "Application shutdown complete",
+    "Finished server process",
+)
+
+
+class OncePerProcess(logging.Filter):
+    """Drops a repeat of uvicorn's per-server start and stop lines (three servers, one process)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(_ONCE_PER_PROCESS):
+            return True
+        if message in self._seen:
+            return False
+        self._seen.add(message)
+        return True
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What start-up made ready: the token store and where its files are."""
+
+    tokens: TokenStore
+    token_file: Path
+    #: where the clear first-start token is (None with --token-file)
+    token_text: Path | None
+    #: the token just created (printed once, on the first start only)
+    new_token: str | None
 
 
 class _Server(uvicorn.Server):
@@ -94,8 +138,8 @@ def load_state(settings: ServerSettings) -> GateState:
     return state
 
 
-def prepare(settings: ServerSettings) -> tuple[str | None, TokenStore]:
-    """State dir, dev TLS material, token file. Returns the first-start token (print once)."""
+def prepare(settings: ServerSettings) -> Prepared:
+    """State dir, dev TLS material, token files; the first-start token is printed once."""
     settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     swept = sweep_stale_spools(settings.tmp_dir)  # a crashed process's uploads: never removed
     if swept:
@@ -117,12 +161,17 @@ def prepare(settings: ServerSettings) -> tuple[str | None, TokenStore]:
             settings.tls_dir,
             extra={"event": "dev-tls"},
         )
-    token = None
-    if settings.token_file is None:
-        token = ensure_token_file(settings.token_file_path, settings.token_text_path)
-    elif not settings.token_file.exists():
-        raise ConfigError("token file not found", file=str(settings.token_file))
-    return token, TokenStore.load(settings.token_file_path)
+    if settings.token_file is not None:
+        if not settings.token_file.exists():
+            raise ConfigError("token file not found", file=str(settings.token_file))
+        return Prepared(TokenStore.load(settings.token_file), settings.token_file, None, None)
+    files = default_token_files(settings.state_dir)
+    if files.deprecated is not None:
+        log.warning(files.deprecated, extra={"event": "deprecated"})
+    token = ensure_token_file(files.hashes, files.clear)
+    if files.deprecated is None:
+        link_legacy_names(files)
+    return Prepared(TokenStore.load(files.hashes), files.hashes, files.clear, token)
 
 
 def _cert(settings: ServerSettings, metrics: GateMetrics, name: str) -> ReloadingCertificate:
@@ -179,7 +228,7 @@ def _config(
     )
     config.load()
     if listener.cert is not None:
-        # DESIGN 6: swap in our context (TLS 1.2+, AEAD, sni_callback reload) after load()
+        # swap in our context (TLS 1.2+, AEAD, sni_callback reload) after load()
         config.ssl = listener.cert.context
     return config
 
@@ -193,9 +242,20 @@ def _trust_line(settings: ServerSettings, state: GateState) -> str:
     return f"{len(state.engine.trust_store)} key(s) from {settings.trust_dir}"
 
 
+def _policy_line(settings: ServerSettings, state: GateState) -> str:
+    if state.engine is None:
+        return "not loaded (see the error above)"
+    source = settings.policy if settings.policy is not None else "built-in default"
+    return f"{state.engine.bundle_digest} ({source})"
+
+
 def _banner(
-    settings: ServerSettings, servers: dict[str, _Server], token: str | None, trust: str
+    settings: ServerSettings,
+    servers: dict[str, _Server],
+    ready: Prepared,
+    state: GateState,
 ) -> None:
+    """Every start says where its state is and what it decides with; a new token, once."""
     urls: dict[str, str] = {}
     for name, server in servers.items():
         scheme = "https" if server.config.ssl is not None else "http"
@@ -211,14 +271,17 @@ def _banner(
         f"  API       : {urls['api']}/api/v1/  (openapi: {urls['api']}/api/v1/openapi.json)",
         f"  metrics   : {urls['metrics']}/metrics  {urls['metrics']}/readyz",
         f"  audit db  : {display_target(settings.audit_target)}",
-        f"  tokens    : {settings.token_file_path}",
-        f"  trust     : {trust}",
+        f"  policy    : {_policy_line(settings, state)}",
+        f"  trust     : {_trust_line(settings, state)}",
+        f"  tokens    : {ready.token_file}  (SHA-256 of each token, never a token)",
     ]
     if settings.dev_tls:
         lines.append(f"  dev CA    : {settings.ca_cert_path.resolve()}  (curl --cacert ...)")
-    if token is not None:
-        lines.append(f"  operator token (shown once, also in {settings.token_text_path}):")
-        lines.append(f"    {token}")
+    if ready.new_token is not None:
+        lines.append(f"  operator token (shown once, also in {ready.token_text}):")
+        lines.append(f"    {ready.new_token}")
+    elif ready.token_text is not None and ready.token_text.exists():
+        lines.append(f"  operator token: in {ready.token_text} (written on the first start)")
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
@@ -226,7 +289,7 @@ async def _serve_all(
     settings: ServerSettings,
     apps: GateApps,
     listeners: list[Listener],
-    token: str | None,
+    ready: Prepared,
     reloader: Reloader | None = None,
 ) -> int:
     servers = {lst.name: _Server(_config(settings, lst, apps.metrics)) for lst in listeners}
@@ -266,7 +329,7 @@ async def _serve_all(
             if failed or stopping.is_set():
                 return
             await asyncio.sleep(0.02)
-        _banner(settings, servers, token, _trust_line(settings, apps.gate.state))
+        _banner(settings, servers, ready, apps.gate.state)
 
     await asyncio.gather(announce(), *(run_one(n, s) for n, s in servers.items()))
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -284,9 +347,10 @@ async def _serve_all(
 def serve(settings: ServerSettings) -> int:
     """Run the gate until SIGTERM/SIGINT; 0 after a clean shutdown."""
     configure_logging(settings.log_level)
+    logging.getLogger("uvicorn.error").addFilter(OncePerProcess())
     metrics = GateMetrics()
     try:
-        token, tokens = prepare(settings)
+        ready = prepare(settings)
         certs = {"admission": _cert(settings, metrics, "admission")}
         if settings.api_tls:
             certs["api"] = _cert(settings, metrics, "api")
@@ -297,7 +361,7 @@ def serve(settings: ServerSettings) -> int:
     sources = Sources(settings.policy, settings.trust_dir)
     seen = sources.identity()  # before the load: a change during it is seen by the first check
     state = load_state(settings)
-    apps = build_apps(settings, state, tokens, metrics=metrics, certs=certs)
+    apps = build_apps(settings, state, ready.tokens, metrics=metrics, certs=certs)
     reloader = Reloader(
         state, metrics, sources, interval=settings.reload_interval, cache=apps.gate.cache,
         seen=seen,
@@ -308,7 +372,7 @@ def serve(settings: ServerSettings) -> int:
         Listener("metrics", apps.ops, settings.metrics_port, None),
     ]
     try:
-        code = uvloop.run(_serve_all(settings, apps, listeners, token, reloader))
+        code = uvloop.run(_serve_all(settings, apps, listeners, ready, reloader))
     finally:
         reloader.close()
         apps.gate.close()

@@ -90,6 +90,8 @@ GOOD_SPEC = {
     [
         ("configSha256", "A" * 64),  # uppercase: not a well-formed digest
         ("configSha256", "abc"),
+        ("configSha256", "sha1:" + "a" * 40),  # a digest of the wrong algorithm
+        ("configSha256", "sha256:" + "A" * 64),
         ("appId", "Payments_App"),  # not a DNS label
         ("config", 42),  # wrong type
         ("config", "x" * (1024 * 1024 + 1)),  # over 1 MiB
@@ -104,6 +106,18 @@ def test_schema_refuses_malformed_data(field: str, value: Any) -> None:
         "spec": {**GOOD_SPEC, field: value},
     }
     assert _errors(obj)
+
+
+@pytest.mark.parametrize("digest", ["a" * 64, "sha256:" + "a" * 64])
+def test_config_digest_in_both_accepted_forms(digest: str) -> None:
+    """One digest rule across the doors: the CRD admits what the gate's parser accepts."""
+    obj = {
+        "apiVersion": "migrationgate.io/v1alpha1",
+        "kind": "MigrationRequest",
+        "metadata": {"name": "x"},
+        "spec": {**GOOD_SPEC, "configSha256": digest},
+    }
+    assert not _errors(obj)
 
 
 @pytest.mark.parametrize(

@@ -208,3 +208,60 @@ def grant_writer(conn: psycopg.Connection[Any], role: str) -> None:
         )
         conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON alerts TO {}").format(r))
         conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(r))
+
+
+#: what the gate's role must be able to do, and what it must not (an owner or superuser could
+#: also drop the triggers)
+WRITER_NEEDS = (
+    ("audit_schema", "SELECT"),
+    *((t, p) for t in APPEND_ONLY for p in ("SELECT", "INSERT")),
+    *(("alerts", p) for p in ("SELECT", "INSERT", "UPDATE")),
+)
+WRITER_MUST_NOT = tuple((t, p) for t in APPEND_ONLY for p in ("UPDATE", "DELETE", "TRUNCATE"))
+
+
+def writer_refusals(conn: psycopg.Connection[Any], role: str) -> list[str]:
+    """Why `role` must not be the gate's role at all (checked before any grant or revoke)."""
+    row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    if row is None:
+        return [f"role {role!r} does not exist (create it first: CREATE ROLE ... LOGIN)"]
+    if row[0]:
+        return [f"role {role!r} is a superuser: the gate's role must not be one"]
+    owns = conn.execute(
+        "SELECT c.relname FROM pg_class c WHERE c.relname = ANY(%s) AND "
+        "c.relnamespace = to_regnamespace(current_schema())::oid AND "
+        "pg_has_role(%s, c.relowner, 'MEMBER') ORDER BY 1",
+        (list(APPEND_ONLY), role),
+    ).fetchall()
+    if owns:
+        return [
+            f"role {role!r} owns {owns[0][0]} (or is a member of its owner), so it could drop "
+            "the append-only triggers: the gate's role must be another, INSERT/SELECT-only role"
+        ]
+    return []
+
+
+def writer_problems(conn: psycopg.Connection[Any], role: str) -> list[str]:
+    """What `role` still lacks, or may do but must not, after the grants (empty: all well).
+
+    GRANT by a role that does not own the tables only warns ("no privileges were granted"), so
+    install checks the outcome instead of trusting the statement.
+    """
+    problems = [
+        f"role {role!r} lacks {privilege} on {table}"
+        for table, privilege in WRITER_NEEDS
+        if not _has(conn, role, table, privilege)
+    ]
+    problems += [
+        f"role {role!r} may {privilege} {table}"
+        for table, privilege in WRITER_MUST_NOT
+        if _has(conn, role, table, privilege)
+    ]
+    return problems
+
+
+def _has(conn: psycopg.Connection[Any], role: str, table: str, privilege: str) -> bool:
+    row = conn.execute(
+        "SELECT has_table_privilege(%s, %s, %s)", (role, table, privilege)
+    ).fetchone()
+    return bool(row and row[0])

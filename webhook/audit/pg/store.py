@@ -27,7 +27,14 @@ from webhook.audit.models import AuditPage, AuditQuery, AuditRecord, VerifyResul
 from webhook.audit.pg.alerts import PostgresAlertStore
 from webhook.audit.pg.conn import CONNECT_TIMEOUT_S, connect, connect_kwargs, pg_error
 from webhook.audit.pg.read import iter_postgres
-from webhook.audit.pg.schema import SCHEMA_VERSION, ensure_schema, grant_writer, schema_version
+from webhook.audit.pg.schema import (
+    SCHEMA_VERSION,
+    ensure_schema,
+    grant_writer,
+    schema_version,
+    writer_problems,
+    writer_refusals,
+)
 from webhook.audit.pg.writer import PostgresWriter
 from webhook.audit.schema import RECORD_COLUMNS
 from webhook.audit.store import AuditStore, _seq, _to_model
@@ -209,7 +216,37 @@ def install(admin: str, *, writer_role: str | None = None) -> bool:
         with connect(target) as conn:
             created = ensure_schema(conn)
             if writer_role is not None:
-                grant_writer(conn, writer_role)
+                problems = writer_refusals(conn, writer_role)
+                if not problems:
+                    grant_writer(conn, writer_role)
+                    problems = writer_problems(conn, writer_role)
+                conn.commit()
+                if problems:
+                    raise ConfigError(
+                        "the writer role is not usable: " + "; ".join(problems) + _OWNER_HINT,
+                        file=target.display,
+                    )
+    except ConfigError as exc:
+        raise ConfigError(exc.message, file=target.display) from None
     except psycopg.Error as exc:
-        raise ConfigError(f"cannot install: {pg_error(exc)}", file=target.display) from None
+        raise ConfigError(
+            f"cannot install: {pg_error(exc)}{_install_hint(exc)}", file=target.display
+        ) from None
     return created
+
+
+_OWNER_HINT = " (run install as the role that owns the audit tables, see docs/postgresql.md)"
+
+
+def _install_hint(exc: psycopg.Error) -> str:
+    """What the DBA most likely has to change, for the errors install commonly meets."""
+    if _authentication(exc) or "no password supplied" in str(exc):
+        return (
+            " (the owner's password is read from the file named by "
+            "MIGRATION_GATE_AUDIT_DB_PASSWORD_FILE, or from MIGRATION_GATE_AUDIT_DB_PASSWORD)"
+        )
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return _OWNER_HINT
+    if isinstance(exc, psycopg.errors.UndefinedObject) and "role" in str(exc):
+        return " (create the writer role first: CREATE ROLE ... LOGIN)"
+    return ""

@@ -1,7 +1,8 @@
 """PostgreSQL schema: the chain, its derived subject index, alerts; append-only by trigger.
 
-Created and migrated idempotently by `ensure_schema`, under a transaction-scoped advisory lock
-so replicas starting together do not race. `grant_writer` gives the gate's role what it needs
+Created and migrated idempotently by `ensure_schema`, under a session-level advisory lock
+(the check and the DDL in a transaction begun after it is held) so replicas starting together
+do not race. `grant_writer` gives the gate's role what it needs
 and nothing more: INSERT and SELECT on the append-only tables (UPDATE only on `alerts`, the
 mutable operator state outside the chain). The tables' owner should be another role: an owner
 could drop the triggers. `audit verify` still finds any edit a superuser makes.
@@ -9,6 +10,7 @@ could drop the triggers. `audit verify` still finds any edit a superuser makes.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import psycopg
@@ -174,20 +176,30 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> bool:
         raise ConfigError(
             f"audit store schema {version} is newer than this gate ({SCHEMA_VERSION})"
         )
+    # The migration lock is session-level, taken in a transaction of its own, and the check and
+    # the DDL run in the NEXT transaction: a transaction that starts once the lock is held reads
+    # the catalog invalidations of every install committed before it, whereas one that waited
+    # for an advisory lock inside itself may still see another replica's install half-way
+    # (audit_log there, audit_schema not) and refuse a good store.
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
-        version = schema_version(conn)  # another replica may have migrated meanwhile
-        if version == SCHEMA_VERSION:
-            return False
-        conn.execute(DDL.encode())
-        for statement in _append_only_ddl():
-            conn.execute(statement)
-        conn.execute(
-            "INSERT INTO audit_schema (id, application, version) VALUES (1, %s, %s) "
-            "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
-            (APPLICATION, SCHEMA_VERSION),
-        )
-    return True
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATE_LOCK,))
+    try:
+        with conn.transaction():
+            version = schema_version(conn)  # another replica may have migrated meanwhile
+            if version == SCHEMA_VERSION:
+                return False
+            conn.execute(DDL.encode())
+            for statement in _append_only_ddl():
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO audit_schema (id, application, version) VALUES (1, %s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+                (APPLICATION, SCHEMA_VERSION),
+            )
+        return True
+    finally:
+        with contextlib.suppress(psycopg.Error), conn.transaction():  # a lost session frees it
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK,))
 
 
 def grant_writer(conn: psycopg.Connection[Any], role: str) -> None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cel
+if TYPE_CHECKING:
+    import cel
 
 from webhook.contracts.decision import Scenario
 
@@ -212,6 +213,8 @@ def compile_expression(source: str, *, scenarios: Collection[Scenario]) -> CelPr
             line=line,
             column=col,
         )
+    import cel  # noqa: PLC0415  (lazy: the library loads its own CLI, ~0.13 s at every start)
+
     try:
         program = cel.compile(source)
     except Exception as exc:  # the parser reports "<input>:LINE:COL: Syntax error: ..."
@@ -243,6 +246,8 @@ def compile_expression(source: str, *, scenarios: Collection[Scenario]) -> CelPr
 
 def activation(values: Mapping[str, Any]) -> cel.Context:
     """A CEL context of plain values; raises CelEvalError for a value CEL cannot hold exactly."""
+    import cel  # noqa: PLC0415  (lazy, as in compile_expression)
+
     budget = [MAX_ACTIVATION_NODES]
     return cel.Context(
         variables={name: _plain(value, name, budget) for name, value in values.items()}

@@ -141,9 +141,25 @@ def test_compiled_once_at_load_not_per_request(monkeypatch: pytest.MonkeyPatch) 
     def boom(_src: str) -> None:
         raise AssertionError("compiled again")
 
-    monkeypatch.setattr(celmod.cel, "compile", boom)
+    import cel
+
+    monkeypatch.setattr(cel, "compile", boom)
     for _ in range(3):
         run(b, {"ports": []})
+
+
+def test_cel_is_imported_only_when_a_cel_policy_compiles() -> None:
+    """The library loads its own CLI (~0.13 s): a gate without CEL policies never pays for it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from webhook.policies.bundle import default_bundle\n"
+        "default_bundle()\n"
+        "print('cel' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_the_digest_covers_the_expression() -> None:

@@ -1,6 +1,6 @@
 """The ValidatingWebhookConfiguration for a gate on loopback (url + caBundle instead of a Service).
 
-Same rules as the chart's (DESIGN section 5): CREATE/UPDATE of the two CRDs and of ConfigMaps
+Same rules as the chart's (README, Kubernetes): CREATE/UPDATE of the two CRDs and of ConfigMaps
 labelled `migrationgate.io/scenario`, failurePolicy Fail, sideEffects NoneOnDryRun, 10 s timeout,
 kube-system / kube-node-lease / the gate's own namespace excluded, DELETE never intercepted.
 And the chart's one entry per target env: namespaces labelled `migrationgate.io/env: staging`

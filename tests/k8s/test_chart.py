@@ -1,4 +1,4 @@
-"""The Helm chart: lints strictly, renders in every TLS mode, renders what DESIGN section 5 asks.
+"""The Helm chart: lints strictly, renders in every TLS mode, renders what the README promises.
 
 Each assertion reads the rendered objects (real `helm template` output), not the template text.
 """

@@ -1,4 +1,4 @@
-"""Append-only, hash-chained audit store and alerts (DESIGN section 6, docs/audit.md).
+"""Append-only, hash-chained audit store and alerts (docs/audit.md).
 
 Rule: nothing here deletes or rewrites a record, and a decision whose record is not durable is a
 BLOCK (`record_decision`). Sits beside the engine: imports contracts and errors only, never a door.

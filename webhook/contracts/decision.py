@@ -1,4 +1,4 @@
-"""The Decision every door returns (DESIGN section 3); the one wire format of a verdict."""
+"""The Decision every door returns (docs/contracts.md); the one wire format of a verdict."""
 
 from __future__ import annotations
 

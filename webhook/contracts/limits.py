@@ -9,7 +9,7 @@ MiB = 1024 * 1024
 
 @dataclass(frozen=True)
 class ParseLimits:
-    """Bounds for a single JSON/YAML document (DESIGN section 8)."""
+    """Bounds for a single JSON/YAML document (docs/artifacts.md)."""
 
     max_bytes: int = 1 * MiB
     #: alias references allowed in one YAML document (anchors are rare in configs; bombs need many)

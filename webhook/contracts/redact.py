@@ -5,7 +5,7 @@ text through `redact_text` when it is built, so every raiser is covered, and so 
 record and stdout line made from one; the JSON log formatter does the same for log lines.
 
 A fingerprint is `<redacted sha256:1a2b3c4d>`: 32 bits of a domain-separated SHA-256, stable so
-that the same input gives the same decision through every door (DESIGN: decisions are
+that the same input gives the same decision through every door (docs/contracts.md: decisions are
 deterministic), short so that it confirms little about a low-entropy secret to whoever reads it.
 Everything `redact_text` produces is a fixed point: redacting it again changes nothing.
 """

@@ -1,4 +1,4 @@
-"""Parsed inputs and verified signatures, cached by the SHA-256 of their exact bytes (DESIGN 8).
+"""Parsed inputs and verified signatures, cached by the SHA-256 of their exact bytes.
 
 Same bytes, same parse: a config or envelope seen before is not parsed or verified again. Cached
 documents are handed out as deep copies, so no decision can see another's mutation; verification

@@ -41,7 +41,7 @@ class Engine:
         self.clock = clock
         self.trust_store = trust_store
         self.threshold = self._threshold(bundle)
-        #: parsed inputs and verified signatures by SHA-256 (DESIGN 8); 0 disables it
+        #: parsed inputs and verified signatures by SHA-256 (docs/architecture.md); 0 disables it
         self.cache = InputCache(cache_entries)
         self._runtime = Runtime(bundle, trust_store, self.threshold, self.cache)
 

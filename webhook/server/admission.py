@@ -1,17 +1,17 @@
 """`POST /admission/v1/validate[/staging]`: AdmissionReview admission.k8s.io/v1 in, verdict out.
 
-The target env is the path the apiserver called, and nothing else (DESIGN 3, "Target
-environment"): the webhook configuration has one entry per env, each selecting namespaces by
-their `migrationgate.io/env` label and calling its own path (`ADMISSION_PATHS`). kube-apiserver
-sends no namespace labels, so the path is the only carrier; no query parameter, header or field
-of the review or object can choose an env, and `/admission/v1/validate` (what every entry that
-says nothing calls) is prod. An object claiming another env than its door BLOCKs
-(`env-mismatch`, the engine's).
+The target env is the path the apiserver called, and nothing else (the README's "Target env"): the
+webhook configuration has one entry per env, each selecting namespaces by their
+`migrationgate.io/env` label and calling its own path (`ADMISSION_PATHS`). kube-apiserver sends no
+namespace labels, so the path is the only carrier; no query parameter, header or field of the
+review or object can choose an env, and `/admission/v1/validate` (what every entry that says
+nothing calls) is prod. An object claiming another env than its door BLOCKs (`env-mismatch`, the
+engine's).
 
-A malformed review is not a denial (STYLE 5): it gets HTTP 400 with a message and no decision.
+A malformed review is not a denial: it gets HTTP 400 with a message and no decision.
 A well-formed review of a gated kind always gets a decision (audited, counted); anything else
 (other kinds, DELETE/CONNECT) is allowed untouched, counted but not audited, because the gate
-has no opinion on it and DESIGN's webhook configuration does not send it on purpose.
+has no opinion on it and the chart's webhook configuration does not send it on purpose.
 """
 
 from __future__ import annotations

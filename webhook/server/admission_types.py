@@ -1,4 +1,4 @@
-"""AdmissionReview admission.k8s.io/v1 as TypedDicts (STYLE 7): the wire format, typed.
+"""AdmissionReview admission.k8s.io/v1 as TypedDicts: the wire format, typed.
 
 Only the fields the gate reads or writes are declared; parsing in `admission.py` checks them.
 """

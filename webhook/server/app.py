@@ -84,8 +84,8 @@ def _starlette(routes: Sequence[BaseRoute]) -> Starlette:
 def trust_status(engine: Engine | None) -> str:
     """`ok`, or why prod cannot ALLOW: no usable key (or fewer than the policy's threshold).
 
-    An empty trust store is no trust (DESIGN 3): every prod decision BLOCKs, so a gate without
-    keys is not ready to serve prod, and /readyz says so instead of "ok"."""
+    An empty trust store is no trust (docs/threat-model.md): every prod decision BLOCKs, so a
+    gate without keys is not ready to serve prod, and /readyz says so instead of "ok"."""
     if engine is None:
         return "not loaded"
     keys = len(engine.trust_store)

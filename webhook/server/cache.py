@@ -1,4 +1,4 @@
-"""Short-lived cache of decisions, keyed by the SHA-256 of every input (DESIGN section 8).
+"""Short-lived cache of decisions, keyed by the SHA-256 of every input (docs/architecture.md).
 
 The engine is pure, so identical inputs give an identical decision apart from request id and
 time; the same object is often evaluated again and again (`kubectl apply --dry-run=server` then

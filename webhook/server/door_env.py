@@ -1,10 +1,10 @@
 """The target env of an operator API validation: the token's scope, or what the request names.
 
-DESIGN 3 ("Target environment"): the door, never the artifact, says where a change goes. In the
-API that is an explicit request field (`env` as a multipart form field or a query parameter) or
-else the token's scope (`auth.Principal.default_env`: prod whenever the scope holds it). A
-field outside the token's scope is a 403 that names both; a malformed one a 400 naming the
-field. Pure functions: the routes call them, the tests call them directly.
+The door, never the artifact, says where a change goes (docs/architecture.md). In the API that is
+an explicit request field (`env` as a multipart form field or a query parameter) or else the
+token's scope (`auth.Principal.default_env`: prod whenever the scope holds it). A field outside the
+token's scope is a 403 that names both; a malformed one a 400 naming the field. Pure functions: the
+routes call them, the tests call them directly.
 """
 
 from __future__ import annotations

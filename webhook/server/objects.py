@@ -245,7 +245,7 @@ def _replication(
 
     A local snapshot means full verification, exactly as the CLI does for a folder: its bytes,
     its WAL segments beside it, and the attestation if one is given. Otherwise the attestation
-    alone proves integrity (DESIGN section 5).
+    alone proves integrity (docs/artifacts.md).
     """
     wal = sibling_wal_files(snapshot) if snapshot is not None else {}
     return Converted(

@@ -1,6 +1,6 @@
 """`ServerSettings`: every knob of `migration-gate serve`, resolved flag -> env var -> default.
 
-Built explicitly from parsed flags and an environment mapping (STYLE 8), so tests can create as
+Built explicitly from parsed flags and an environment mapping, so tests can create as
 many differently-configured servers as they like and nothing is read at import time.
 """
 

@@ -8,7 +8,7 @@ the descriptor of their directory, each time they are read.
 
 Two outcomes besides a file. *Not applicable* (another scheme, a host, no root configured, a
 path outside the root, larger than admission hashes): a `snapshot-not-hashed` note, and the
-attestation alone is the proof, as DESIGN section 5 says. *Refused* (a symlink anywhere below
+attestation alone is the proof, as docs/artifacts.md says. *Refused* (a symlink anywhere below
 the root, `..`, not a regular file, unreadable, not a string): the uri names something under
 the gate's own root that the gate will not read, and that BLOCKs.
 """

@@ -1,4 +1,4 @@
-"""The engine's input cache (DESIGN 8): faster for repeated bytes, never a different answer."""
+"""The engine's input cache: faster for repeated bytes, never a different answer."""
 
 from __future__ import annotations
 

@@ -36,6 +36,8 @@ def test_every_start_says_where_its_state_is_and_the_first_start_gives_the_token
     assert f"  state dir : {state}" in lines
     assert f"  policy    : {digest} (built-in default)" in lines
     assert f"  trust     : 1 key(s) from {trust}" in lines
+    ui = next(line for line in lines if line.startswith("  UI        : "))
+    assert ui.split()[2] == first.api + "/ui/"  # where the README's quick start sends a user
     tokens_line = next(line for line in lines if line.startswith("  tokens    : "))
     assert tokens_line.split()[2].endswith(HASH_FILE)
     token = (first.state / CLEAR_FILE).read_text().strip()

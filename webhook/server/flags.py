@@ -15,7 +15,7 @@ from webhook.errors import ConfigError
 
 FLAGS: tuple[tuple[str, dict[str, Any], str], ...] = (
     ("--state-dir", {"metavar": "STATE_DIR"},
-     "where dev defaults live: tls/, operator-token, audit.db (default .state)"),
+     "where dev defaults live: tls/, operator-tokens.sha256, audit.db (default .state)"),
     ("--host", {}, "listen address (default 127.0.0.1; 0.0.0.0 in a container)"),
     ("--admission-port", {"type": int}, "admission webhook port, TLS always (default 8443)"),
     ("--api-port", {"type": int}, "operator API + UI port (default 8080)"),
@@ -32,7 +32,7 @@ FLAGS: tuple[tuple[str, dict[str, Any], str], ...] = (
      "UNSAFE for prod: ready with no trusted key; every prod decision still BLOCKs "
      "(default false: /readyz 503 trust store empty)"),
     ("--token-file", {"metavar": "FILE"},
-     "lines role:sha256hex:name[:envs] (default STATE_DIR/operator-token)"),
+     "lines role:sha256hex:name[:envs] (default STATE_DIR/operator-tokens.sha256)"),
     ("--admission-deadline", {"type": float}, "internal admission deadline, seconds (default 8)"),
     ("--max-body", {}, "admission body limit, e.g. 4MiB (default 4MiB)"),
     ("--max-upload", {}, "API upload limit, e.g. 8GiB (default 8GiB)"),

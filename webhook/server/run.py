@@ -269,6 +269,7 @@ def _banner(
         f"  state dir : {settings.state_dir.resolve()}",
         f"  admission : {urls['admission']}/admission/v1/validate",
         f"  API       : {urls['api']}/api/v1/  (openapi: {urls['api']}/api/v1/openapi.json)",
+        f"  UI        : {urls['api']}/ui/  (sign in with an operator or viewer token)",
         f"  metrics   : {urls['metrics']}/metrics  {urls['metrics']}/readyz",
         f"  audit db  : {display_target(settings.audit_target)}",
         f"  policy    : {_policy_line(settings, state)}",

@@ -202,6 +202,15 @@ def _check_id(alert_id: int) -> None:
         raise AlertNotFoundError(f"no alert with id {str(alert_id)[:32]}", field="alert_id")
 
 
+def check_ack(alert_id: int, who: str) -> None:
+    """The arguments of an acknowledgement, checked the same way on every backend."""
+    _check_id(alert_id)
+    if not who or len(who) > _MAX_ACTOR or not who.isprintable():
+        raise InputError(
+            f"acknowledging user must be 1..{_MAX_ACTOR} printable characters", field="who"
+        )
+
+
 class AlertStore:
     """List and acknowledge alerts; each call uses its own short connection (thread-safe)."""
 
@@ -267,11 +276,7 @@ class AlertStore:
 
     def ack(self, alert_id: int, who: str) -> Alert:
         """Acknowledge a firing alert (no-op on an acknowledged one); kept in alert_events."""
-        _check_id(alert_id)
-        if not who or len(who) > _MAX_ACTOR or not who.isprintable():
-            raise InputError(
-                f"acknowledging user must be 1..{_MAX_ACTOR} printable characters", field="who"
-            )
+        check_ack(alert_id, who)
         try:
             conn = self._connect(False)
             try:

@@ -13,14 +13,11 @@ from typing import Any
 
 import psycopg
 
-from webhook.audit.alerts import AlertStore, _check_id
+from webhook.audit.alerts import AlertStore, check_ack
 from webhook.audit.canonical import utc_now
 from webhook.audit.errors import AuditReadError, AuditWriteError
 from webhook.audit.models import Alert
 from webhook.audit.pg.conn import pg_error
-from webhook.errors import InputError
-
-_MAX_ACTOR = 200
 
 PoolConnection = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
@@ -59,11 +56,7 @@ class PostgresAlertStore(AlertStore):
 
     def ack(self, alert_id: int, who: str) -> Alert:
         """Acknowledge a firing alert; visible to every replica at once (one database)."""
-        _check_id(alert_id)
-        if not who or len(who) > _MAX_ACTOR or not who.isprintable():
-            raise InputError(
-                f"acknowledging user must be 1..{_MAX_ACTOR} printable characters", field="who"
-            )
+        check_ack(alert_id, who)
         try:
             with self._connection() as conn, conn.transaction():
                 conn.execute(

@@ -12,21 +12,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache="${MG_CACHE:-$HOME/.cache/migration-gate}"
-bin_root="$cache/bin"
-
-export GOMODCACHE="${GOMODCACHE:-$cache/go/mod}"
-export GOCACHE="${GOCACHE:-$cache/go/build}"
-# go.sum is committed: never let a build rewrite it, never fetch another toolchain.
-export GOFLAGS="-mod=readonly"
-export GOTOOLCHAIN=local
-export CGO_ENABLED=0
-
-log() { printf 'tools/k8s/build.sh: %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-command -v go >/dev/null 2>&1 || die "go is not installed (need Go >= 1.26; see docs/e2e.md)"
-mkdir -p "$bin_root"
+# shellcheck source=../lib/go-env.sh
+. "$here/../lib/go-env.sh" "tools/k8s/build.sh"
 
 # module_version DIR MODULE -> the version DIR's go.mod pins for MODULE.
 module_version() {

@@ -79,39 +79,3 @@ def utc_now() -> str:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         _SECOND[0] = (second, prefix)
     return f"{prefix}.{fraction:06d}Z"
-
-
-#: fields filled in by the writer under the write lock, in sorted (canonical) order
-CHAIN_FIELDS: tuple[str, ...] = ("prev_hash", "seq", "ts")
-_KEY_PREFIXES = {key: json.dumps(key) + ":" for key in HASHED_FIELDS}
-
-
-def hash_template(encoded: Mapping[str, str]) -> tuple[str, str, str, str]:
-    """Pre-join everything but the chain fields, so the writer only concatenates and hashes.
-
-    `encoded` maps each non-chain field to its `canonical_json` text (the same text stored in the
-    column). `fill_template(hash_template(e), prev, seq, ts)` is byte-identical to the hash of
-    `canonical_json` of the full record (tested); it keeps the single writer thread cheap.
-    """
-    segments: list[str] = []
-    current = "{"
-    for index, key in enumerate(sorted(HASHED_FIELDS)):
-        current += ("," if index else "") + _KEY_PREFIXES[key]
-        if key in CHAIN_FIELDS:
-            segments.append(current)
-            current = ""
-        else:
-            current += encoded[key]
-    segments.append(current + "}")
-    first, second, third, last = segments
-    return first, second, third, last
-
-
-def fill_template(template: tuple[str, str, str, str], prev_hash: str, seq: int, ts: str) -> str:
-    """SHA-256 hex of the canonical record built from a template and its chain fields.
-
-    prev_hash is lowercase hex and ts plain ASCII, so `"` + value + `"` is their canonical JSON.
-    """
-    first, second, third, last = template
-    body = f'{first}"{prev_hash}"{second}{seq}{third}"{ts}"{last}'
-    return hashlib.sha256(body.encode("ascii")).hexdigest()

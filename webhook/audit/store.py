@@ -15,7 +15,7 @@ from webhook.audit import query as queries
 from webhook.audit.alerts import AlertStore
 from webhook.audit.bound import is_large
 from webhook.audit.chain import Anchor, BrokenRecord, row_to_record, walk
-from webhook.audit.encode import Encoder, Prepared, build_static, prepared
+from webhook.audit.encode import Encoder, Prepared
 from webhook.audit.errors import AuditReadError, AuditWriteError
 from webhook.audit.head import check_last, verify_head
 from webhook.audit.models import AuditPage, AuditQuery, AuditRecord, VerifyResult
@@ -138,11 +138,6 @@ class AuditStore:
             prepared = self._encoder.prepare(decision, source=source, dry_run=dry_run)
         position = await writer.submit_async(prepared, emit=emit)
         return Appended(position, prepared, emitted=emit is not None)
-
-    @staticmethod
-    def _prepare(decision: Decision, *, source: str, dry_run: bool) -> Prepared:
-        """A record encoded without the memo (the writer only chains and inserts it)."""
-        return prepared(build_static(decision, source=source, dry_run=dry_run), decision.request_id)
 
     def check_writable(self) -> None:
         """For /readyz: the file is ours, the write lock can be taken, the disk has room."""

@@ -15,7 +15,6 @@ from typing import Final
 from webhook.errors import InputError
 
 STRONG: Final = ("sha256", "sha384", "sha512")
-WEAK: Final = ("md5", "sha1")
 #: hex length of each recognised algorithm; bare hex is classified by this length
 HEX_LENGTHS: Final[dict[str, int]] = {
     "md5": 32,

@@ -17,22 +17,19 @@ from typing import Final
 from webhook.contracts.digests import (
     HEX_LENGTHS,
     STRONG,
-    WEAK,
     Digest,
     digest_forms,
     parse_digest,
 )
-from webhook.errors import DeadlineExceeded, InputError, IntegrityError
+from webhook.errors import DeadlineExceeded, InputError
 from webhook.integrity.pinned import PinnedSource
 
 __all__ = [
     "CHUNK",
     "HEX_LENGTHS",
     "STRONG",
-    "WEAK",
     "Digest",
     "MultiHasher",
-    "check_digest",
     "digest_forms",
     "digests_equal",
     "hash_bytes",
@@ -110,23 +107,3 @@ class MultiHasher:
 def digests_equal(a_hex: str, b_hex: str) -> bool:
     """Constant-time comparison of two hex digest strings."""
     return hmac.compare_digest(a_hex.encode(), b_hex.encode())
-
-
-def check_digest(expected: Digest, actual_hex: str, *, file: str, field: str) -> None:
-    """Raise IntegrityError unless `actual_hex` (computed with `expected.algorithm`) matches.
-
-    Refuses weak digests: a match against md5/sha1/unprefixed hex proves nothing.
-    """
-    if expected.is_weak:
-        raise IntegrityError(
-            f"{expected.algorithm if expected.prefixed else 'unprefixed'} digest cannot prove "
-            "integrity; use sha256:<hex>",
-            file=file,
-            field=field,
-        )
-    if not digests_equal(expected.hex, actual_hex):
-        raise IntegrityError(
-            f"{expected.algorithm} is {actual_hex}, expected {expected.hex}",
-            file=file,
-            field=field,
-        )

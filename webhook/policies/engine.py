@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
 
-from webhook.contracts.decision import Action, Reason, Severity
+from webhook.contracts.decision import Action, Severity
 from webhook.errors import DeadlineExceeded
 from webhook.policies.bundle import Policy, PolicyBundle
 from webhook.policies.cel import CelEvalError
@@ -36,16 +36,6 @@ class Finding:
     field: str
     message: str
     file: str | None
-
-    def to_reason(self) -> Reason:
-        return Reason(
-            policy=self.policy,
-            severity=self.severity,
-            field=self.field,
-            message=self.message,
-            file=self.file,
-            action=self.action,
-        )
 
 
 def _default_file(policy: Policy, ctx: PolicyContext) -> str | None:

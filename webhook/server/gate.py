@@ -61,7 +61,6 @@ class GateState:
     engine: Engine | None = None
     store: AuditStore | None = None
     errors: dict[str, str] = field(default_factory=dict)
-    tls_errors: dict[str, str] = field(default_factory=dict)
     #: the last reload that was refused (None once a later reload succeeds)
     refused: ReloadRefusal | None = None
 

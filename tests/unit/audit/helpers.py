@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from webhook.audit.encode import Prepared, build_static, prepared
 from webhook.cli.audit import register
 from webhook.contracts.decision import Decision, Reason, Verdict
 
@@ -77,3 +78,8 @@ def cli_parser() -> argparse.ArgumentParser:
 
 
 RunCli = Callable[..., tuple[int, str, str]]
+
+
+def prepare(decision: Decision, *, source: str = "api", dry_run: bool = False) -> Prepared:
+    """A record encoded as the store encodes it, without a store (the writer only chains it)."""
+    return prepared(build_static(decision, source=source, dry_run=dry_run), decision.request_id)

@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.unit.audit.helpers import make_decision
+from tests.unit.audit.helpers import make_decision, prepare
 from tests.unit.audit.test_audit_failclosed import full_store
 from webhook.audit import AuditQuery, AuditStore, AuditWriteError, open_store, verify_path
 from webhook.audit.canonical import canonical_json
 from webhook.audit.record import record_decision_async
 from webhook.audit.schema import connect
-from webhook.audit.store import AuditStore as Store
 from webhook.audit.writer import GroupCommitWriter
 from webhook.contracts.decision import Reason
 
@@ -119,8 +118,8 @@ def test_pending_timeout_fails_a_record_the_writer_never_took(db: Path) -> None:
         return connect(db)
 
     writer = GroupCommitWriter(slow_connect, location=str(db), pending_timeout_s=0.2)
-    first = Store._prepare(make_decision(5), source="api", dry_run=False)
-    second = Store._prepare(make_decision(6), source="api", dry_run=False)
+    first = prepare(make_decision(5), source="api", dry_run=False)
+    second = prepare(make_decision(6), source="api", dry_run=False)
 
     async def main() -> None:
         claimed = writer.submit_async(first)
@@ -267,7 +266,7 @@ def test_a_failing_sink_is_logged_and_the_record_still_counts(
 def test_records_flushed_after_close_are_refused_at_once(db: Path) -> None:
     open_store(db).close()
     writer = GroupCommitWriter(lambda: connect(db), location=str(db))
-    record = Store._prepare(make_decision(7), source="api", dry_run=False)
+    record = prepare(make_decision(7), source="api", dry_run=False)
 
     async def main() -> None:
         future = writer.submit_async(record)  # queued for the writer at the next loop turns
@@ -288,7 +287,7 @@ def test_pending_timeout_fails_every_record_left_waiting(db: Path) -> None:
         return connect(db)
 
     writer = GroupCommitWriter(slow_connect, location=str(db), pending_timeout_s=0.2)
-    records = [Store._prepare(make_decision(i), source="api", dry_run=False) for i in range(4)]
+    records = [prepare(make_decision(i), source="api", dry_run=False) for i in range(4)]
 
     async def main() -> None:
         claimed = writer.submit_async(records[0])

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.audit.helpers import make_decision
-from webhook.audit import AuditStore, AuditWriteError, open_store, record_decision, verify_path
+from tests.unit.audit.helpers import make_decision, prepare
+from webhook.audit import AuditWriteError, open_store, record_decision, verify_path
 from webhook.audit.schema import connect
 from webhook.audit.writer import GroupCommitWriter
 
@@ -50,7 +50,7 @@ def test_a_caller_that_gave_up_is_never_written(db: Path) -> None:
 
     def first() -> None:
         try:
-            writer.submit(AuditStore._prepare(make_decision(1), source="cli", dry_run=False))
+            writer.submit(prepare(make_decision(1), source="cli", dry_run=False))
         except AuditWriteError as exc:  # the claimed batch: fails after the bounded lock wait
             first_error.append(exc)
 
@@ -63,7 +63,7 @@ def test_a_caller_that_gave_up_is_never_written(db: Path) -> None:
     time.sleep(0.2)
     # Record 2 waits in the queue behind the stuck batch and gives up.
     with pytest.raises(AuditWriteError, match="did not take the record"):
-        writer.submit(AuditStore._prepare(make_decision(2), source="cli", dry_run=False))
+        writer.submit(prepare(make_decision(2), source="cli", dry_run=False))
     other.execute("ROLLBACK")
     other.close()
     t.join()

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from tests.unit.policies.conftest import config_with, good_config, run_t1
-from webhook.contracts.decision import Reason
 from webhook.errors import ConfigError
 from webhook.policies import (
     REGISTRY,
+    Finding,
     Param,
     PolicyContext,
     Registry,
@@ -103,15 +103,16 @@ def test_unparsed_config_blocks_every_config_policy_in_t1() -> None:
     assert staging["tls-required"] == "warn"
 
 
-def test_finding_converts_to_reason() -> None:
+def test_finding_carries_everything_a_reason_needs() -> None:
     [finding] = run_t1(config_with("tls: {enabled: false}"), "staging")
-    assert finding.to_reason() == Reason(
+    assert finding == Finding(
         policy="tls-required",
+        check="tls-required",
         severity="high",
+        action="warn",
         field="tls.enabled",
         message="staging requires tls.enabled: true (found false)",
         file="app-config.yaml",
-        action="warn",
     )
     assert enforced([finding]) == []
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from webhook.errors import IntegrityError
-
 ArchiveCheck = Literal[
     "archive-invalid",
     "archive-path-traversal",
@@ -59,17 +57,6 @@ class ArchiveReport:
     @property
     def ok(self) -> bool:
         return not self.findings
-
-    def require_clean(self, *, file: str) -> None:
-        """Raise IntegrityError naming the first finding (and how many more) unless clean."""
-        if self.findings:
-            first = self.findings[0]
-            more = (
-                f" (and {len(self.findings) - 1} more findings)" if len(self.findings) > 1 else ""
-            )
-            raise IntegrityError(
-                f"[{first.check}] {first.message}{more}", file=file, field=first.member or None
-            )
 
 
 class Fatal(Exception):

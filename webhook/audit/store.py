@@ -346,10 +346,6 @@ def verify_path(
         return VerifyResult(ok=False, checked=0, readable=False, reason=exc.diagnostics())
 
 
-#: the name for what `verify_path` does on any backend
-verify_target = verify_path
-
-
 def open_store(
     target: str | Path,
     *,

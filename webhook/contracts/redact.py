@@ -30,7 +30,6 @@ _DOMAIN = b"migration-gate/redact/v1\x00"
 _QUOTED = re.compile(r"(?<!\\)(?:\"(?:[^\"\\\n]++|\\.)*+\"|'(?:[^'\\\n]++|\\.)*+')")
 #: an unquoted number shown after "found" (`found integer 123456`)
 _FOUND_NUMBER = re.compile(r"\bfound (?:integer|number) ([-+]?[0-9][0-9a-zA-Z.+_-]*+)")
-_REDACTED = re.compile(r"<redacted sha256:[0-9a-f]{8}>")
 #: the characters a token goes on with after the part its rule matched (possessive: one scan)
 _TAIL = re.compile(r"[A-Za-z0-9_.~+/=-]*+")
 
@@ -125,8 +124,3 @@ def is_secret_path(path: str) -> bool:
     """Does a field path (`db.password`, `env[0].value`, `a["x y"].token`) end in a secret key?"""
     last = re.split(r"[.\[\]\"]+", path.rstrip(']"'))[-1] if path else ""
     return bool(last) and is_secret_key(last)
-
-
-def is_redacted(text: str) -> bool:
-    """True when text carries at least one fingerprint (for tests and log assertions)."""
-    return _REDACTED.search(text) is not None

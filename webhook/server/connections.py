@@ -27,7 +27,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import FlowControl
@@ -41,7 +41,6 @@ Refusal = Literal[
     "per-client-limit", "header-timeout", "header-too-large", "body-timeout", "over-capacity",
     "malformed-http",
 ]  # fmt: skip
-REFUSALS: tuple[Refusal, ...] = get_args(Refusal)
 KIB = 1024
 
 

@@ -124,11 +124,6 @@ class ServerSettings:
         return self.token_file if self.token_file is not None else self.state_dir / "operator-token"
 
     @property
-    def token_text_path(self) -> Path:
-        """Where the first-start operator token is written in clear (0600) for `make run`."""
-        return self.state_dir / "operator-token.txt"
-
-    @property
     def tmp_dir(self) -> Path:
         """Upload spool directory: snapshots stream here, never into memory.
 

@@ -56,6 +56,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check webhook tests bench
 	$(BIN)/ruff format --check webhook
 	$(BIN)/lint-imports
+	$(BIN)/vulture webhook tools/vulture/allowlist.py --min-confidence 60
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -199,7 +199,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/v1/alerts": {
                 "get": {
-                    "summary": "Alerts, most urgent first (P1 .. P4), newest first within a priority",
+                    "summary": "Alerts, most urgent first (P1 .. P4), then newest",
                     "x-required-role": "viewer",
                     "parameters": [
                         _param(

@@ -10,7 +10,9 @@ pg_ctl, fsync and synchronous_commit on, so every COMMIT is durable as SQLite's 
   raw-batch-T     the same rows, T per COMMIT (one executemany): ideal group commit for T callers
   raw-plain-per-row  one INSERT + COMMIT per row into a bare table (primary key only, no
                   trigger): what the schema itself costs
-  gate-1          PostgresStore.append from one thread (chain lock, head read, trigger, commit)
+  gate-1          PostgresStore.append from one thread (chain lock, head read, trigger, commit;
+                  the caller commits inline when the writer is idle)
+  gate-1-queued   the same, every record handed to the writer thread (no inline commit)
   gate-T          PostgresStore.append from T threads at once (group commit batches them)
   admission-pg    decisions/s of one `migration-gate serve` on PostgreSQL through its admission
                   door (C concurrent calls), and admission-sqlite the same on SQLite
@@ -42,6 +44,7 @@ from tests.postgres.replicas import Outcome, drive
 from webhook.audit import open_store
 from webhook.audit.pg.conn import connect_kwargs
 from webhook.audit.pg.store import install
+from webhook.audit.pg.writer import PostgresWriter
 from webhook.audit.target import PASSWORD_ENV, PASSWORD_FILE_ENV, PostgresTarget, parse_target
 from webhook.contracts.decision import Decision
 
@@ -107,8 +110,11 @@ def raw(
         conn.close()
 
 
-def gate(url: str, items: list[Decision], threads: int) -> float:
+def gate(url: str, items: list[Decision], threads: int, *, inline: bool = True) -> float:
     store = open_store(url)
+    writer = getattr(store, "_writer", None)
+    if isinstance(writer, PostgresWriter):
+        writer.inline_enabled = inline
     store.append(items[0], source="api", dry_run=False)  # connect outside the timing
     work = items[1:]
     chunks = [work[t::threads] for t in range(threads)]
@@ -193,6 +199,7 @@ def main() -> int:
             f"raw-batch-{t}": lambda: raw(cluster, rows, t),
             "raw-plain-per-row": lambda: raw(cluster, rows, 1, plain=True),
             "gate-1": lambda: gate(fresh(cluster), items, 1),
+            "gate-1-queued": lambda: gate(fresh(cluster), items, 1, inline=False),
             f"gate-{t}": lambda: gate(fresh(cluster), items, t),
             "admission-pg": lambda: admission(
                 tmp, fresh(cluster), args.admissions, args.concurrency, password
@@ -225,6 +232,8 @@ def main() -> int:
             print(f"{name:>17}: {med:9.0f} /s  (min {min(values):.0f}, max {max(values):.0f})")
         for top, bottom in (
             ("gate-1", "raw-per-row"),
+            ("gate-1-queued", "raw-per-row"),
+            ("gate-1", "gate-1-queued"),
             ("gate-1", "raw-plain-per-row"),
             (f"gate-{t}", "raw-per-row"),
             (f"gate-{t}", f"raw-batch-{t}"),

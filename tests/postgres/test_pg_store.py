@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.postgres.cluster import ADMIN, WRITER, WRITER_PW, Cluster
+from tests.postgres.cluster import ADMIN, WRITER, WRITER_PW, Cluster, free_port
 from tests.postgres.decisions import make_decision, reason
 from webhook.audit import AuditWriteError, open_store, verify_path
 from webhook.audit.models import AuditQuery
@@ -124,6 +124,52 @@ def test_a_stale_assumed_head_is_refused_and_retried(pg_url: str) -> None:
         a.close()
         b.close()
     assert verify_path(pg_url).checked == len(order)
+
+
+def test_a_lone_caller_commits_inline_and_concurrent_callers_share_the_writer(
+    pg_url: str,
+) -> None:
+    """One thread, writer idle: each record is committed on the caller's own thread (the
+    writer thread is never started). Then 8 threads at once, inline and queued mixed on one
+    connection: still one chain, no duplicate, no gap; close() closes the connection."""
+    store = open_store(pg_url)
+    writer = store._writer
+    assert isinstance(writer, PostgresWriter)
+    for i in range(20):
+        assert store.append(make_decision(i), source="api", dry_run=False).seq == i + 1
+    assert writer.inline == 20 and writer._thread is None
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def work(base: int) -> None:
+        for i in range(25):
+            seq = store.append(make_decision(base + i), source="api", dry_run=False).seq
+            with lock:
+                seqs.append(seq)
+
+    threads = [threading.Thread(target=work, args=(1000 * (t + 1),)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    assert writer._pg is None
+    assert sorted(seqs) == list(range(21, 221))
+    assert verify_path(pg_url).checked == 220
+
+
+def test_an_inline_append_that_fails_is_a_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nobody listens on the port: the caller's own commit fails as AuditWriteError, and the
+    next append tries again (no connection kept)."""
+    monkeypatch.setenv(PASSWORD_ENV, WRITER_PW)
+    with open_store(f"postgresql://{WRITER}@127.0.0.1:{free_port()}/nowhere") as store:
+        writer = store._writer
+        assert isinstance(writer, PostgresWriter)
+        for i in range(2):
+            with pytest.raises(AuditWriteError, match="unwritable"):
+                store.append(make_decision(i), source="api", dry_run=False)
+            assert writer._pg is None
+        assert writer.inline == 0 and writer._thread is None
 
 
 def test_append_only_for_the_writer_and_by_trigger(pg_url: str, cluster: Cluster) -> None:

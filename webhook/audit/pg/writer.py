@@ -9,26 +9,37 @@ gaps on rollback). The `audit_log_chain` trigger refuses any row that does not e
 head, and the primary key refuses a duplicate seq even from a writer that skipped the lock.
 
 The writer thread owns one connection; a failed batch drops it and the next batch reconnects,
-so the gate recovers by itself when the database returns. Every caller of a failed batch gets
-AuditWriteError (a BLOCK); a commit whose outcome is unknown (the connection died during
-COMMIT) is reported as failed: the caller may see a BLOCK for a record that exists, never an
-ALLOW for one that does not.
+so the gate recovers by itself when the database returns. A blocking caller that finds the
+writer idle (nothing queued, nobody encoding, no batch in flight) commits its own record on its
+own thread with the same code (`submit`): no hand-off to the writer thread and back. Every
+caller of a failed batch gets AuditWriteError (a BLOCK); a commit whose outcome is unknown
+(the connection died during COMMIT) is reported as failed: the caller may see a BLOCK for a
+record that exists, never an ALLOW for one that does not.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 
+from webhook.audit.encode import Prepared
+from webhook.audit.errors import AuditWriteError
 from webhook.audit.pg.alerts import merge_alert_rows
 from webhook.audit.pg.conn import connect, pg_error
 from webhook.audit.pg.schema import CHAIN_LOCK, ensure_schema
 from webhook.audit.target import PostgresTarget
-from webhook.audit.writer import ChainPosition, GroupCommitWriter, _Ticket, chain_batch
+from webhook.audit.writer import (
+    _CLAIMED,
+    ChainPosition,
+    GroupCommitWriter,
+    _Ticket,
+    chain_batch,
+)
 
 log = logging.getLogger("webhook.audit")
 
@@ -95,6 +106,57 @@ class PostgresWriter(GroupCommitWriter):
         #: batches whose assumed head was stale (another writer appended): retried after a read
         self.stale_heads = 0
         self._on_batch = on_batch
+        #: held by whoever runs a batch on the connection: the writer thread, or an inline caller
+        self._turn = threading.RLock()
+        #: records a blocking caller committed on its own thread (`submit`), failures not counted
+        self.inline = 0
+        #: False: every record goes through the writer thread (the benchmark's comparison)
+        self.inline_enabled = True
+
+    def submit(self, record: Prepared) -> ChainPosition:
+        """Commit a lone caller's record on its own thread; otherwise hand it to the writer.
+
+        Inline only when nothing is queued, nobody is encoding and the writer holds no batch:
+        then there is nothing to group with, and the hand-off (a queue put, the writer's
+        wake-up, a lock release back) is pure latency. The batch runs the writer thread's
+        `_commit` under the same turn lock, so outcomes (a failure is AuditWriteError) and the
+        bounds (statement and lock timeouts) are the writer's; a concurrent caller meanwhile
+        queues and is batched by the writer thread as before.
+        """
+        if (
+            not self.inline_enabled
+            or self._active
+            or not self._queue.empty()
+            or not self._turn.acquire(blocking=False)
+        ):
+            return super().submit(record)
+        try:
+            if self._closed:
+                raise AuditWriteError("audit store is closed", file=self.location)
+            ticket = _Ticket(record, state=_CLAIMED)
+            GroupCommitWriter._commit(self, [ticket])
+            if ticket.error is None:
+                self.inline += 1
+        finally:
+            self._turn.release()
+        if ticket.error is not None:
+            raise ticket.error
+        if ticket.position is None:
+            raise AuditWriteError(
+                "audit writer resolved a record without a seq", file=self.location
+            )
+        return ticket.position
+
+    def _commit(self, batch: list[_Ticket]) -> None:
+        """The writer thread's batch, after any inline caller's (bounded by its timeouts)."""
+        with self._turn:
+            super()._commit(batch)
+
+    def close(self) -> None:
+        """Stop the thread, then close the connection an inline caller may have opened."""
+        super().close()
+        with self._turn:
+            self._drop_connection()
 
     def _write(self, batch: list[_Ticket]) -> list[ChainPosition]:
         conn = self._pg
@@ -173,7 +235,8 @@ class PostgresWriter(GroupCommitWriter):
         return chained.positions
 
     def _drop_connection(self) -> None:
-        conn, self._pg = self._pg, None
+        with self._turn:  # never under an inline caller's batch
+            conn, self._pg = self._pg, None
         if conn is not None:
             try:
                 conn.close()

@@ -6,26 +6,16 @@ Shown output lines are compared as prefixes (long lines are elided with `...` in
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 
 import pytest
 
+from tests.unit.consoledocs import commands, console_blocks
 from webhook.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-BLOCKS = re.findall(r"```console\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
-
-
-def commands(block: str) -> list[tuple[str, list[str]]]:
-    out: list[tuple[str, list[str]]] = []
-    for line in block.splitlines():
-        if line.startswith("$ "):
-            out.append((line[2:], []))
-        elif out:
-            out[-1][1].append(line)
-    return out
+BLOCKS = console_blocks(ROOT / "README.md")
 
 
 def test_readme_has_console_examples() -> None:

@@ -5,7 +5,6 @@ elide with `...`: the parts between must appear in order; a line of just `...` e
 
 from __future__ import annotations
 
-import re
 import shlex
 import shutil
 import subprocess
@@ -13,21 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.consoledocs import commands, console_blocks
 from webhook.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "cli.md"
-BLOCKS = re.findall(r"```console\n(.*?)```", DOC.read_text(), flags=re.S)
-
-
-def commands(block: str) -> list[tuple[str, list[str]]]:
-    out: list[tuple[str, list[str]]] = []
-    for line in block.splitlines():
-        if line.startswith("$ "):
-            out.append((line[2:], []))
-        elif out:
-            out[-1][1].append(line)
-    return out
+BLOCKS = console_blocks(DOC)
 
 
 def matches(shown: str, got: str) -> bool:

@@ -9,19 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import EXAMPLES, ROOT, TOKENS, Gate, start_gate
+from tests.integration.test_cel_doors import CEL_POLICY, MESSAGE, POLICY_ID  # the same policy
 from tests.ui.conftest import Browser
-
-POLICY_ID = "no-https-8443"
-MESSAGE = "port 8443 is reserved for the mesh sidecar"
-CEL_POLICY = f"""
-  - id: {POLICY_ID}
-    severity: high
-    scenarios: [T1]
-    expression: '!config.ports.exists(p, p.port == 8443)'
-    message: {MESSAGE}
-    field: ports
-    actions: {{prod: enforce, staging: warn}}
-"""
 
 
 @pytest.fixture(scope="module")

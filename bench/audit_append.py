@@ -97,10 +97,8 @@ def raw(path: Path, rows: list[tuple[object, ...]], per_commit: int) -> float:
     return len(rows) / elapsed
 
 
-def gate(path: Path, items: list[Decision], threads: int) -> float:
-    store: AuditStore = open_store(path)
-    store.append(items[0], source="api", dry_run=False)  # start the writer outside the timing
-    work = items[1:]
+def timed_appends(store: AuditStore, work: list[Decision], threads: int) -> float:
+    """Seconds for `threads` threads, released together, to append `work` (split between them)."""
     chunks = [work[t::threads] for t in range(threads)]
     barrier = threading.Barrier(threads + 1)
 
@@ -117,6 +115,14 @@ def gate(path: Path, items: list[Decision], threads: int) -> float:
     for w in workers:
         w.join()
     elapsed = time.perf_counter() - start
+    return elapsed
+
+
+def gate(path: Path, items: list[Decision], threads: int) -> float:
+    store: AuditStore = open_store(path)
+    store.append(items[0], source="api", dry_run=False)  # start the writer outside the timing
+    work = items[1:]
+    elapsed = timed_appends(store, work, threads)
     store.close()
     if not store.verify().ok:
         raise SystemExit(f"chain broken after {path}")

@@ -28,7 +28,6 @@ import asyncio
 import os
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from typing import Any
 
 import psycopg
 
-from bench.audit_append import decisions
+from bench.audit_append import decisions, timed_appends
 from tests.integration.conftest import EXAMPLES, TOKENS, start_gate
 from tests.postgres.cluster import ADMIN, ADMIN_PW, WRITER, WRITER_PW, Cluster, find_bin
 from tests.postgres.replicas import Outcome, drive
@@ -117,22 +116,7 @@ def gate(url: str, items: list[Decision], threads: int, *, inline: bool = True) 
         writer.inline_enabled = inline
     store.append(items[0], source="api", dry_run=False)  # connect outside the timing
     work = items[1:]
-    chunks = [work[t::threads] for t in range(threads)]
-    barrier = threading.Barrier(threads + 1)
-
-    def run(chunk: list[Decision]) -> None:
-        barrier.wait()
-        for d in chunk:
-            store.append(d, source="api", dry_run=False)
-
-    workers = [threading.Thread(target=run, args=(c,)) for c in chunks]
-    for w in workers:
-        w.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for w in workers:
-        w.join()
-    elapsed = time.perf_counter() - start
+    elapsed = timed_appends(store, work, threads)
     ok = store.verify().ok
     store.close()
     if not ok:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from webhook.artifacts import read_limited
+from webhook.contracts.env import door_env
 from webhook.contracts.models import REPLICATION_PREDICATE, STATEMENT_TYPE
 from webhook.contracts.strict import load_yaml
 from webhook.errors import InputError, UsageError
@@ -39,7 +40,7 @@ def replication_statement(folder: Path, *, valid_for: timedelta) -> bytes:
     predicate["created"] = now.isoformat().replace("+00:00", "Z")
     predicate["expires"] = (now + valid_for).isoformat().replace("+00:00", "Z")
     # the env is signed (issue 11): the statement verifies only through that env's door
-    predicate["env"] = "staging" if manifest.get("env") == "staging" else "prod"
+    predicate["env"] = door_env(manifest.get("env"))
     statement = {
         "_type": STATEMENT_TYPE,
         "subject": subjects,

@@ -14,6 +14,7 @@ from typing import Final
 
 from webhook.errors import InputError
 
+#: the only algorithms the gate computes or trusts (md5/sha1/bare hex are outdated hashing)
 STRONG: Final = ("sha256", "sha384", "sha512")
 #: hex length of each recognised algorithm; bare hex is classified by this length
 HEX_LENGTHS: Final[dict[str, int]] = {
@@ -23,7 +24,8 @@ HEX_LENGTHS: Final[dict[str, int]] = {
     "sha384": 96,
     "sha512": 128,
 }
-_BY_LENGTH: Final = {n: alg for alg, n in HEX_LENGTHS.items()}
+#: the algorithm a bare hex string is taken for, by its length
+ALGORITHM_BY_LENGTH: Final = {n: alg for alg, n in HEX_LENGTHS.items()}
 _MAX_DIGEST_TEXT: Final = 160
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
@@ -115,7 +117,7 @@ def parse_digest(value: str, *, file: str, field: str, algorithm: str | None = N
         if len(hexpart) != want:
             raise bad(f"{name} digest must be {want} hex characters, found {len(hexpart)}")
     else:
-        guessed = _BY_LENGTH.get(len(hexpart))
+        guessed = ALGORITHM_BY_LENGTH.get(len(hexpart))
         if guessed is None:
             raise bad(f"bare hex of length {len(hexpart)} matches no known algorithm")
         name = guessed

@@ -22,12 +22,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from webhook.contracts.digests import parse_digest
+from webhook.contracts.env import Env
 from webhook.contracts.redact import redact_text
 from webhook.contracts.secret_shapes import is_secret_key
 from webhook.errors import InputError
-
-Env = Literal["prod", "staging"]
-ENVS: tuple[str, ...] = ("prod", "staging")
 
 DnsLabel = Annotated[
     str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -4,7 +4,7 @@ One table so the policy bundle can refuse to reuse an id, `policy show` can list
 alerting knows which are integrity failures (severity critical). Every raiser builds its reason
 with `builtin_reason()` (or raises a GateError whose `policy` is listed here); a unit test scans
 the package so an id used anywhere but missing here fails the build. All of them BLOCK, except
-the ids in `NOTICE_REASONS`, which only ever annotate a decision.
+`snapshot-not-hashed`, which the admission door only ever adds as a warning.
 """
 
 from __future__ import annotations
@@ -42,9 +42,6 @@ BUILTIN_REASONS: Final[dict[str, str]] = {
     "alert-not-found": "an alert id that does not exist",
     "gate-config-invalid": "the gate's own policy bundle or trust store is unusable",
 }
-
-#: ids that annotate a decision (as a warning) and never block on their own
-NOTICE_REASONS: Final[frozenset[str]] = frozenset({"snapshot-not-hashed"})
 
 
 def builtin_reason(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from webhook.contracts.decision import Reason
-from webhook.policies.context import ENVS, Env
+from webhook.contracts.env import ENVS, Env
 
 TRUST_HELP = (
     "no trusted keys are configured, so no signature can verify and prod cannot be gated: "

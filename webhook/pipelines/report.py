@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from webhook.contracts.decision import Decision, Reason, Scenario, Severity, Step
+from webhook.contracts.env import Env
 from webhook.contracts.reasons import builtin_reason
 from webhook.errors import DeadlineExceeded, GateError, InputError, IntegrityError
 from webhook.policies import Finding
-from webhook.policies.context import Env
 
 
 def error_reason(exc: GateError, *, severity: Severity | None = None) -> Reason:

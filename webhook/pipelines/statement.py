@@ -11,6 +11,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from webhook.contracts.decision import Reason
+from webhook.contracts.digests import ALGORITHM_BY_LENGTH
+from webhook.contracts.env import Env
 from webhook.contracts.models import (
     InTotoStatement,
     ReplicationManifest,
@@ -23,9 +25,7 @@ from webhook.errors import InputError
 from webhook.integrity import STRONG, Digest, digests_equal, parse_envelope
 from webhook.pipelines.claims import env_claim
 from webhook.pipelines.inputs import ATTESTATION_FILE, SNAPSHOT_FILE, WAL_DIR
-from webhook.policies.context import Env
 
-_WEAK_BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256", 96: "sha384", 128: "sha512"}
 #: the replication's identity: each must be signed exactly as the manifest declares it
 IDENTITY_FIELDS = ("source_db", "target_db", "sync_mode")
 
@@ -36,7 +36,7 @@ def hex_algorithm(digest: Digest) -> str:
     """The hashlib name of a digest; a bare hex string is named by its length."""
     if digest.prefixed:
         return digest.algorithm
-    return _WEAK_BY_LENGTH.get(len(digest.hex), "unknown")
+    return ALGORITHM_BY_LENGTH.get(len(digest.hex), "unknown")
 
 
 def mismatch(message: str, field: str) -> Reason:

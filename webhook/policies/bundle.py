@@ -19,13 +19,14 @@ from typing import Any, get_args
 
 import webhook.policies.checks  # noqa: F401  (registers the built-in checks)
 from webhook.contracts.decision import Action, Scenario, Severity
+from webhook.contracts.env import ENVS, Env, door_env
 from webhook.contracts.limits import ParseLimits
 from webhook.contracts.reasons import BUILTIN_REASONS
 from webhook.contracts.strict import load_yaml
 from webhook.errors import ConfigError, InputError
 from webhook.policies import cel
 from webhook.policies._describe import kind as _kind
-from webhook.policies.context import ENVS, Env, PolicyContext
+from webhook.policies.context import PolicyContext
 from webhook.policies.registry import REGISTRY, CheckSpec, ParamError, Registry, Violation
 
 API_VERSION = "migrationgate.io/policy/v1"
@@ -74,10 +75,10 @@ class Policy:
 
     def action_for(self, env: str) -> Action:
         """The action in `env`; anything but "staging" is prod (strictest)."""
-        return self.actions["staging" if env == "staging" else "prod"]
+        return self.actions[door_env(env)]
 
     def params_for(self, env: str) -> Mapping[str, Any]:
-        return self.resolved["staging" if env == "staging" else "prod"]
+        return self.resolved[door_env(env)]
 
     def summary(self) -> dict[str, Any]:
         """Plain JSON-ready data (for `policy show --output json` and the API)."""

@@ -10,22 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from webhook.contracts.decision import Scenario
+from webhook.contracts.env import ENVS, Env, door_env
 from webhook.policies.cel import activation
 
-Env = Literal["prod", "staging"]
-ENVS: tuple[Env, ...] = ("prod", "staging")
-
-
-def door_env(value: object) -> Env:
-    """The env a door asked for: "staging" only when said exactly, anything else is "prod".
-
-    The door (admission path, API token or field, CLI --env) establishes the target env, never
-    the artifact; an unknown or misspelt value can only make the rules stricter.
-    """
-    return "staging" if value == "staging" else "prod"
+# ENVS/Env/door_env live in webhook.contracts.env; re-exported for importers not yet switched
+__all__ = ["ENVS", "Env", "PolicyContext", "SignatureFacts", "door_env"]
 
 
 @dataclass(frozen=True)

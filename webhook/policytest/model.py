@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from webhook.contracts.env import Env
 from webhook.pipelines.inputs import (
     ATTESTATION_FILE,
     CONFIG_FILE,
@@ -62,7 +63,7 @@ class Case(_Strict):
     #: file name -> text; overrides the folder's file of that name, null removes it
     inputs: dict[str, str | None] | None = Field(default=None, max_length=64)
     scenario: Literal["migration", "replication"] | None = None
-    env: Literal["prod", "staging"] = "prod"
+    env: Env = "prod"
     bundle: PathText | None = None
     trust_dir: PathText | None = None
     expect: Expect

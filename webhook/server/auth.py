@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from webhook.contracts.env import ENVS, Env
 from webhook.errors import ConfigError
-from webhook.policies.context import ENVS, Env
 from webhook.server.devcerts import write_private
 
 Role = Literal["viewer", "operator"]

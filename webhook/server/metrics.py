@@ -25,10 +25,10 @@ from prometheus_client.metrics_core import Metric
 
 from webhook import __version__
 from webhook.contracts.decision import Decision, Reason
+from webhook.contracts.env import ENVS
 from webhook.integrity.archive import ArchiveCheck
 
 PREFIX = "migration_gate_"
-ENVS = ("prod", "staging")
 DOORS = ("admission", "api", "ui", "metrics")
 SOURCES = ("admission", "api", "ui")
 #: what a live reload re-reads (`webhook.server.reload`)

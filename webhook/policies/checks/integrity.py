@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from webhook.contracts.digests import STRONG
 from webhook.policies.context import PolicyContext
 from webhook.policies.registry import Param, Violation, register
 
-STRONG_HASHES = ("sha256", "sha384", "sha512")
 _EXPECTED = {
     "T1": "a DSSE signature over migration_manifest.json (migration_manifest.dsse.json)",
     "T2": "a signed in-toto attestation of the snapshot (snapshot.dsse.json)",
@@ -71,7 +71,7 @@ def weak_hash_forbidden(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterat
     """Every declared digest must be sha256/sha384/sha512 with its algorithm prefix."""
     for where, algorithm in ctx.hashes.items():
         name = algorithm.strip().lower() if isinstance(algorithm, str) else ""
-        if name in STRONG_HASHES:
+        if name in STRONG:
             continue
         shown = "an unprefixed digest" if name == "unprefixed" else (name or "an unknown algorithm")
         yield Violation(

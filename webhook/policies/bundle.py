@@ -107,9 +107,6 @@ class PolicyBundle:
     def get(self, policy_id: str) -> Policy | None:
         return next((p for p in self.policies if p.id == policy_id), None)
 
-    def ids(self) -> tuple[str, ...]:
-        return tuple(p.id for p in self.policies)
-
 
 class _Loader:
     """Validates one parsed bundle document, failing with the exact field path."""

@@ -56,11 +56,6 @@ class Principal:
         scope's only env."""
         return "prod" if "prod" in self.envs else self.envs[0]
 
-    @property
-    def scoped(self) -> bool:
-        """True when the token may validate for fewer than every env."""
-        return set(self.envs) != set(ENVS)
-
 
 def parse_envs(text: str) -> tuple[Env, ...]:
     """`prod`, `staging`, `prod,staging` -> the scope in ENVS order; ValueError says what is bad."""

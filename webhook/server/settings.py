@@ -120,10 +120,6 @@ class ServerSettings:
         return Path(self.audit_db) if self.audit_db else self.state_dir / "audit.db"
 
     @property
-    def token_file_path(self) -> Path:
-        return self.token_file if self.token_file is not None else self.state_dir / "operator-token"
-
-    @property
     def tmp_dir(self) -> Path:
         """Upload spool directory: snapshots stream here, never into memory.
 

@@ -51,7 +51,11 @@ def error_for(text: str | bytes) -> ConfigError:
 
 def test_valid_bundle_loads_with_params_resolved() -> None:
     bundle = load_bundle(VALID.encode(), source=SOURCE)
-    assert bundle.ids() == ("tls-required", "no-added-caps", "signature-required")
+    assert tuple(p.id for p in bundle.policies) == (
+        "tls-required",
+        "no-added-caps",
+        "signature-required",
+    )
     assert bundle.source == SOURCE
     caps = bundle.get("no-added-caps")
     assert caps is not None

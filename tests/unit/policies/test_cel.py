@@ -322,6 +322,6 @@ def test_the_documented_cel_example_loads_and_its_error_message_is_real() -> Non
     section = doc.split("## CEL policies", 1)[1]
     example = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)[0]
     b = bundle(example)
-    assert b.ids() == ("no-ssh-port",)
+    assert tuple(p.id for p in b.policies) == ("no-ssh-port",)
     (f,) = run(b, {"ports": [{"port": 22}]})
     assert f.message == "port 22 must not be exposed"

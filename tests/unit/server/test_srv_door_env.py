@@ -307,10 +307,10 @@ def test_token_scopes_and_old_files() -> None:
         f"viewer:{h}:v:prod\n"
     )
     old, both, stg = (store.authenticate(t) for t in "abc")
-    assert old is not None and old.envs == ("prod", "staging") and not old.scoped
+    assert old is not None and old.envs == ("prod", "staging")
     assert old.default_env == "prod"
     assert both is not None and both.envs == ("prod", "staging") and both.default_env == "prod"
-    assert stg is not None and stg.envs == ("staging",) and stg.scoped
+    assert stg is not None and stg.envs == ("staging",)
     assert stg.default_env == "staging"
 
 

@@ -29,7 +29,7 @@ def test_defaults() -> None:
     assert s.host == "127.0.0.1"
     assert s.cert_path == Path(".state/tls/server.crt")
     assert s.audit_db_path == Path(".state/audit.db")
-    assert s.token_file_path == Path(".state/operator-token")
+    assert s.token_file is None  # run.py then uses STATE_DIR/operator-tokens.sha256
     assert s.max_body == 4 * MIB and s.max_upload == 8 * GIB
     assert s.admission_deadline == 8.0 and not s.api_tls and s.dev_tls
 

@@ -8,8 +8,9 @@ them in order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from webhook.contracts.decision import Reason
@@ -143,74 +144,89 @@ class _State:
     config_sha256: str | None = None
 
 
+#: one step: reads the inputs and what earlier steps left in the state, records on the report
+_Step = Callable[[MigrationInputs, Report, Runtime, _State], None]
+
+
+def _parse(inputs: MigrationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    st.manifest = report.document(inputs.manifest, file=MANIFEST_FILE, parse=rt.json)
+    report.check_deadline(f"after parsing {MANIFEST_FILE}")
+    # the config's digest is the compute-config-hash step's job
+    st.config = report.document(inputs.config, file=CONFIG_FILE, parse=rt.yaml, digest=False)
+    report.check_deadline(f"after parsing {CONFIG_FILE}")
+    if inputs.signature is not None:
+        st.envelope = report.document(
+            inputs.signature, file=MANIFEST_SIGNATURE_FILE, parse=parse_envelope, digest=False
+        )
+
+
+def _schema(inputs: MigrationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    if st.manifest is not None:
+        st.manifest_ok, problems = validate(MigrationManifest, st.manifest)
+        report.extend(schema_reasons(problems, file=MANIFEST_FILE))
+    if isinstance(st.manifest, dict):
+        report.subject.update(
+            {k: v for k in SUBJECT_FIELDS if isinstance(v := st.manifest.get(k), str)}
+        )
+    if st.config is not None:
+        config_ok, problems = validate(AppConfig, st.config)
+        report.extend(schema_reasons(problems, file=CONFIG_FILE))
+        if config_ok is not None and st.manifest_ok is not None:
+            report.extend(check_identity(config_ok, st.manifest_ok))
+    # the door says where this goes; each artifact may only repeat it
+    report.extend(env_field(st.manifest, door=report.env, file=MANIFEST_FILE))
+    report.extend(env_field(st.config, door=report.env, file=CONFIG_FILE))
+
+
+def _compute_hash(inputs: MigrationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    if inputs.config is not None:
+        st.config_sha256 = hash_bytes(inputs.config)
+        report.digests[CONFIG_FILE] = "sha256:" + st.config_sha256
+
+
+def _compare(inputs: MigrationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    report.extend(check_config_hash(st.manifest, st.config_sha256))
+    report.extend(trust_configured(report.env, len(rt.trust)))
+    if st.envelope is None or not inputs.signature or inputs.manifest is None:
+        return
+    verified = rt.verify(
+        inputs.signature,
+        st.envelope,
+        payload_type=MANIFEST_PAYLOAD_TYPE,
+        file=MANIFEST_SIGNATURE_FILE,
+    )
+    replayed = check_signed_manifest(verified.payload, inputs.manifest)
+    report.extend(replayed)
+    if not replayed:
+        st.signature = rt.signature(present=True, signers=verified.signers)
+
+
+def _policies(inputs: MigrationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    ctx = PolicyContext(
+        scenario="T1",
+        env=report.env,
+        config=st.config if isinstance(st.config, dict) else None,
+        config_file=CONFIG_FILE,
+        signature=st.signature,
+        manifest=st.manifest if isinstance(st.manifest, dict) else None,
+        subject=report.subject,
+        hashes=declared_hashes(st.manifest),
+        hash_file=MANIFEST_FILE,
+    )
+    report.add_findings(evaluate(rt.bundle, ctx, deadline=report.deadline, clock=report.clock))
+
+
+#: the steps in order: (name recorded in the report, body)
+_STEPS: tuple[tuple[str, _Step], ...] = (
+    ("parse", _parse),
+    ("schema", _schema),
+    ("compute-config-hash", _compute_hash),
+    ("compare-manifest", _compare),
+    ("policies", _policies),
+)
+
+
 def run_migration(inputs: MigrationInputs, report: Report, rt: Runtime) -> None:
     st = _State(signature=rt.signature(present=inputs.signature is not None))
-
-    def parse() -> None:
-        st.manifest = report.document(inputs.manifest, file=MANIFEST_FILE, parse=rt.json)
-        report.check_deadline(f"after parsing {MANIFEST_FILE}")
-        # the config's digest is the compute-config-hash step's job
-        st.config = report.document(inputs.config, file=CONFIG_FILE, parse=rt.yaml, digest=False)
-        report.check_deadline(f"after parsing {CONFIG_FILE}")
-        if inputs.signature is not None:
-            st.envelope = report.document(
-                inputs.signature, file=MANIFEST_SIGNATURE_FILE, parse=parse_envelope, digest=False
-            )
-
-    def schema() -> None:
-        if st.manifest is not None:
-            st.manifest_ok, problems = validate(MigrationManifest, st.manifest)
-            report.extend(schema_reasons(problems, file=MANIFEST_FILE))
-        if isinstance(st.manifest, dict):
-            report.subject.update(
-                {k: v for k in SUBJECT_FIELDS if isinstance(v := st.manifest.get(k), str)}
-            )
-        if st.config is not None:
-            config_ok, problems = validate(AppConfig, st.config)
-            report.extend(schema_reasons(problems, file=CONFIG_FILE))
-            if config_ok is not None and st.manifest_ok is not None:
-                report.extend(check_identity(config_ok, st.manifest_ok))
-        # the door says where this goes; each artifact may only repeat it
-        report.extend(env_field(st.manifest, door=report.env, file=MANIFEST_FILE))
-        report.extend(env_field(st.config, door=report.env, file=CONFIG_FILE))
-
-    def compute_hash() -> None:
-        if inputs.config is not None:
-            st.config_sha256 = hash_bytes(inputs.config)
-            report.digests[CONFIG_FILE] = "sha256:" + st.config_sha256
-
-    def compare() -> None:
-        report.extend(check_config_hash(st.manifest, st.config_sha256))
-        report.extend(trust_configured(report.env, len(rt.trust)))
-        if st.envelope is None or not inputs.signature or inputs.manifest is None:
-            return
-        verified = rt.verify(
-            inputs.signature,
-            st.envelope,
-            payload_type=MANIFEST_PAYLOAD_TYPE,
-            file=MANIFEST_SIGNATURE_FILE,
-        )
-        replayed = check_signed_manifest(verified.payload, inputs.manifest)
-        report.extend(replayed)
-        if not replayed:
-            st.signature = rt.signature(present=True, signers=verified.signers)
-
-    def policies() -> None:
-        ctx = PolicyContext(
-            scenario="T1",
-            env=report.env,
-            config=st.config if isinstance(st.config, dict) else None,
-            config_file=CONFIG_FILE,
-            signature=st.signature,
-            manifest=st.manifest if isinstance(st.manifest, dict) else None,
-            subject=report.subject,
-            hashes=declared_hashes(st.manifest),
-            hash_file=MANIFEST_FILE,
-        )
-        report.add_findings(evaluate(rt.bundle, ctx, deadline=report.deadline, clock=report.clock))
-
-    report.run("parse", parse)
-    report.run("schema", schema)
-    report.run("compute-config-hash", compute_hash)
-    report.run("compare-manifest", compare)
-    report.run("policies", policies)
+    for name, step in _STEPS:
+        report.run(name, partial(step, inputs, report, rt, st))

@@ -10,8 +10,9 @@ Each step's logic is a module-level pure function returning its reasons (tested 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from webhook.contracts.decision import Reason
@@ -316,130 +317,147 @@ class _State:
     statement: dict[str, Any] | None = None
 
 
+#: one step: reads the inputs and what earlier steps left in the state, records on the report
+_Step = Callable[[ReplicationInputs, Report, Runtime, _State], None]
+
+
+def _parse(inputs: ReplicationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    st.raw = report.document(inputs.manifest, file=REPLICATION_FILE, parse=rt.yaml)
+    report.check_deadline(f"after parsing {REPLICATION_FILE}")
+    if inputs.attestation is not None:
+        st.envelope = report.document(
+            inputs.attestation, file=ATTESTATION_FILE, parse=parse_envelope, digest=False
+        )
+    elif not inputs.snapshot_required:
+        report.block(
+            "input-missing",
+            "an attestation is required when the snapshot itself is not provided "
+            "(admission verifies signed attestations, not snapshot bytes)",
+            file=ATTESTATION_FILE,
+        )
+    if inputs.snapshot is None and inputs.snapshot_required:
+        report.block("input-missing", "file not provided", file=SNAPSHOT_FILE)
+
+
+def _schema(inputs: ReplicationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    if st.raw is None:
+        return
+    st.manifest, problems = validate(ReplicationManifest, st.raw)
+    for fld, msg in problems:
+        report.block("input-invalid", msg, field=fld, file=REPLICATION_FILE)
+    raw = st.raw if isinstance(st.raw, dict) else {}
+    report.subject.update({k: v for k in SUBJECT_FIELDS if isinstance(v := raw.get(k), str)})
+    report.extend(env_field(raw, door=report.env, file=REPLICATION_FILE))
+    st.expected, bad = expected_digest(raw.get("expected_snapshot_hash"))
+    report.extend(bad)
+    if st.expected is not None:
+        st.hashes["expected_snapshot_hash"] = _hash_label(st.expected)
+    wal_list = raw.get("wal_files")
+    if isinstance(wal_list, list):
+        st.wal = check_wal_list(wal_list)
+        st.hashes.update(st.wal.hashes)
+        report.extend(st.wal.reasons)
+
+
+def _inspect(inputs: ReplicationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    if inputs.snapshot is None:
+        return
+    result = inspect_targz(
+        inputs.snapshot,
+        file_algorithms=snapshot_algorithms(st.expected),
+        file=SNAPSHOT_FILE,
+        deadline=report.monotonic_deadline(),
+    )
+    st.snapshot_sha256 = result.file_digests["sha256"]
+    report.digests[SNAPSHOT_FILE] = "sha256:" + st.snapshot_sha256
+    st.snapshot_digest = result.file_digests.get(
+        hex_algorithm(st.expected) if st.expected else "sha256"
+    )
+    report.extend(archive_reasons(result.findings))
+    st.archive = archive_variable(result)
+
+
+def _checksums(inputs: ReplicationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    for name in sorted(inputs.wal_files):
+        report.check_deadline(f"before hashing {wal_label(name)}")
+        data = inputs.wal_files[name]
+        actual = (
+            hash_file(data, file=wal_label(name), deadline=report.monotonic_deadline())
+            if not isinstance(data, bytes)
+            else hash_bytes(data)
+        )
+        st.wal_actual[name] = actual
+        report.digests[wal_label(name)] = "sha256:" + actual
+
+
+def _compare(inputs: ReplicationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    report.extend(compare_snapshot(st.expected, st.snapshot_digest))
+    report.extend(
+        compare_wal(
+            st.wal.declared,
+            st.wal_actual,
+            all_provided=inputs.snapshot_required,
+            unverified=st.wal.unverified,
+        )
+    )
+
+
+def _attestation(inputs: ReplicationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    report.extend(trust_configured(report.env, len(rt.trust)))
+    if st.envelope is None or not inputs.attestation:
+        return
+    verified = rt.verify(
+        inputs.attestation, st.envelope, payload_type=INTOTO_PAYLOAD_TYPE, file=ATTESTATION_FILE
+    )
+    statement, bad = statement_of(verified.payload)
+    report.extend(bad)
+    if statement is None:
+        return
+    st.signature = rt.signature(present=True, signers=verified.signers)
+    st.statement = statement.model_dump(mode="json", by_alias=True)
+    report.extend(
+        check_statement(
+            statement,
+            now=report.now,
+            door=report.env,
+            manifest=st.manifest,
+            expected=st.expected,
+            snapshot_sha256=st.snapshot_sha256,
+            wal_declared=st.wal.declared,
+            wal_unverified=frozenset(st.wal.unverified),
+        )
+    )
+
+
+def _policies(inputs: ReplicationInputs, report: Report, rt: Runtime, st: _State) -> None:
+    ctx = PolicyContext(
+        scenario="T2",
+        env=report.env,
+        config=None,
+        signature=st.signature,
+        hashes=dict(st.hashes),
+        hash_file=REPLICATION_FILE,
+        manifest=st.raw if isinstance(st.raw, dict) else None,
+        subject=report.subject,
+        archive=st.archive,
+        statement=st.statement,
+    )
+    report.add_findings(evaluate(rt.bundle, ctx, deadline=report.deadline, clock=report.clock))
+
+
+#: the steps in order: (name recorded in the report, body)
+_STEPS: tuple[tuple[str, _Step], ...] = (
+    ("parse-manifest", _parse),
+    ("schema", _schema),
+    ("inspect-snapshot", _inspect),
+    ("compute-checksums", _checksums),
+    ("compare-hashes", _compare),
+    ("verify-attestation", _attestation),
+    ("policies", _policies),
+)
+
+
 def run_replication(inputs: ReplicationInputs, report: Report, rt: Runtime) -> None:
     st = _State(signature=rt.signature(present=inputs.attestation is not None))
-
-    def parse() -> None:
-        st.raw = report.document(inputs.manifest, file=REPLICATION_FILE, parse=rt.yaml)
-        report.check_deadline(f"after parsing {REPLICATION_FILE}")
-        if inputs.attestation is not None:
-            st.envelope = report.document(
-                inputs.attestation, file=ATTESTATION_FILE, parse=parse_envelope, digest=False
-            )
-        elif not inputs.snapshot_required:
-            report.block(
-                "input-missing",
-                "an attestation is required when the snapshot itself is not provided "
-                "(admission verifies signed attestations, not snapshot bytes)",
-                file=ATTESTATION_FILE,
-            )
-        if inputs.snapshot is None and inputs.snapshot_required:
-            report.block("input-missing", "file not provided", file=SNAPSHOT_FILE)
-
-    def schema() -> None:
-        if st.raw is None:
-            return
-        st.manifest, problems = validate(ReplicationManifest, st.raw)
-        for fld, msg in problems:
-            report.block("input-invalid", msg, field=fld, file=REPLICATION_FILE)
-        raw = st.raw if isinstance(st.raw, dict) else {}
-        report.subject.update({k: v for k in SUBJECT_FIELDS if isinstance(v := raw.get(k), str)})
-        report.extend(env_field(raw, door=report.env, file=REPLICATION_FILE))
-        st.expected, bad = expected_digest(raw.get("expected_snapshot_hash"))
-        report.extend(bad)
-        if st.expected is not None:
-            st.hashes["expected_snapshot_hash"] = _hash_label(st.expected)
-        wal_list = raw.get("wal_files")
-        if isinstance(wal_list, list):
-            st.wal = check_wal_list(wal_list)
-            st.hashes.update(st.wal.hashes)
-            report.extend(st.wal.reasons)
-
-    def inspect() -> None:
-        if inputs.snapshot is None:
-            return
-        result = inspect_targz(
-            inputs.snapshot,
-            file_algorithms=snapshot_algorithms(st.expected),
-            file=SNAPSHOT_FILE,
-            deadline=report.monotonic_deadline(),
-        )
-        st.snapshot_sha256 = result.file_digests["sha256"]
-        report.digests[SNAPSHOT_FILE] = "sha256:" + st.snapshot_sha256
-        st.snapshot_digest = result.file_digests.get(
-            hex_algorithm(st.expected) if st.expected else "sha256"
-        )
-        report.extend(archive_reasons(result.findings))
-        st.archive = archive_variable(result)
-
-    def checksums() -> None:
-        for name in sorted(inputs.wal_files):
-            report.check_deadline(f"before hashing {wal_label(name)}")
-            data = inputs.wal_files[name]
-            actual = (
-                hash_file(data, file=wal_label(name), deadline=report.monotonic_deadline())
-                if not isinstance(data, bytes)
-                else hash_bytes(data)
-            )
-            st.wal_actual[name] = actual
-            report.digests[wal_label(name)] = "sha256:" + actual
-
-    def compare() -> None:
-        report.extend(compare_snapshot(st.expected, st.snapshot_digest))
-        report.extend(
-            compare_wal(
-                st.wal.declared,
-                st.wal_actual,
-                all_provided=inputs.snapshot_required,
-                unverified=st.wal.unverified,
-            )
-        )
-
-    def attestation() -> None:
-        report.extend(trust_configured(report.env, len(rt.trust)))
-        if st.envelope is None or not inputs.attestation:
-            return
-        verified = rt.verify(
-            inputs.attestation, st.envelope, payload_type=INTOTO_PAYLOAD_TYPE, file=ATTESTATION_FILE
-        )
-        statement, bad = statement_of(verified.payload)
-        report.extend(bad)
-        if statement is None:
-            return
-        st.signature = rt.signature(present=True, signers=verified.signers)
-        st.statement = statement.model_dump(mode="json", by_alias=True)
-        report.extend(
-            check_statement(
-                statement,
-                now=report.now,
-                door=report.env,
-                manifest=st.manifest,
-                expected=st.expected,
-                snapshot_sha256=st.snapshot_sha256,
-                wal_declared=st.wal.declared,
-                wal_unverified=frozenset(st.wal.unverified),
-            )
-        )
-
-    def policies() -> None:
-        ctx = PolicyContext(
-            scenario="T2",
-            env=report.env,
-            config=None,
-            signature=st.signature,
-            hashes=dict(st.hashes),
-            hash_file=REPLICATION_FILE,
-            manifest=st.raw if isinstance(st.raw, dict) else None,
-            subject=report.subject,
-            archive=st.archive,
-            statement=st.statement,
-        )
-        report.add_findings(evaluate(rt.bundle, ctx, deadline=report.deadline, clock=report.clock))
-
-    report.run("parse-manifest", parse)
-    report.run("schema", schema)
-    report.run("inspect-snapshot", inspect)
-    report.run("compute-checksums", checksums)
-    report.run("compare-hashes", compare)
-    report.run("verify-attestation", attestation)
-    report.run("policies", policies)
+    for name, step in _STEPS:
+        report.run(name, partial(step, inputs, report, rt, st))

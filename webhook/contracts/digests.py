@@ -85,40 +85,79 @@ def parse_digest(value: str, *, file: str, field: str, algorithm: str | None = N
         raise InputError(
             f"expected a digest string, got {type(value).__name__}", file=file, field=field
         )
-    if not value:
-        raise bad("digest is empty")
-    if len(value) > _MAX_DIGEST_TEXT:
-        raise bad(f"digest is {len(value)} characters long, not a digest")
-    if value != value.strip():
-        raise bad("digest has leading or trailing whitespace")
+    if (why := _text_error(value)) is not None:
+        raise bad(why)
     name, sep, hexpart = value.partition(":")
     prefixed = bool(sep)
     if not prefixed:
         hexpart, name = value, ""
-    elif name.lower() != name:
-        raise bad(f"algorithm prefix {name!r} must be lowercase")
-    elif name not in HEX_LENGTHS:
-        raise bad(f"unsupported digest algorithm {name!r}")
-    if not _HEX.fullmatch(hexpart):
-        raise bad(f"{_shown(hexpart)} is not hexadecimal")
-    if hexpart != hexpart.lower():
-        raise bad("hex digits must be lowercase")
-    if not prefixed and algorithm is not None:
-        name, prefixed = algorithm, True
-        if len(hexpart) != HEX_LENGTHS[algorithm]:
-            raise bad(
-                f"a bare {algorithm} digest is {HEX_LENGTHS[algorithm]} hex characters, "
-                f"found {len(hexpart)}"
-            )
+    elif (why := _prefix_error(name)) is not None:
+        raise bad(why)
+    if (why := _hex_error(hexpart)) is not None:
+        raise bad(why)
     if prefixed:
-        if algorithm is not None and name != algorithm and name in STRONG:
-            raise bad(f"this field holds a {algorithm} digest (found a {name} digest)")
-        want = HEX_LENGTHS[name]
-        if len(hexpart) != want:
-            raise bad(f"{name} digest must be {want} hex characters, found {len(hexpart)}")
+        why = _prefixed_length_error(name, hexpart, algorithm)
+    elif algorithm is not None:
+        # the field's name fixes the algorithm: bare hex of its length is that algorithm
+        name, prefixed = algorithm, True
+        why = _bare_length_error(hexpart, algorithm)
     else:
         guessed = ALGORITHM_BY_LENGTH.get(len(hexpart))
-        if guessed is None:
-            raise bad(f"bare hex of length {len(hexpart)} matches no known algorithm")
-        name = guessed
+        why = (
+            f"bare hex of length {len(hexpart)} matches no known algorithm"
+            if guessed is None
+            else None
+        )
+        name = guessed or ""
+    if why is not None:
+        raise bad(why)
     return Digest(algorithm=name, hex=hexpart, prefixed=prefixed)
+
+
+def _text_error(value: str) -> str | None:
+    """What makes `value` no digest text at all (empty, too long, padded), or None."""
+    if not value:
+        return "digest is empty"
+    if len(value) > _MAX_DIGEST_TEXT:
+        return f"digest is {len(value)} characters long, not a digest"
+    if value != value.strip():
+        return "digest has leading or trailing whitespace"
+    return None
+
+
+def _prefix_error(name: str) -> str | None:
+    """What is wrong with a written algorithm prefix, or None."""
+    if name.lower() != name:
+        return f"algorithm prefix {name!r} must be lowercase"
+    if name not in HEX_LENGTHS:
+        return f"unsupported digest algorithm {name!r}"
+    return None
+
+
+def _hex_error(hexpart: str) -> str | None:
+    """What is wrong with the hex digits (not hex, or not lowercase), or None."""
+    if not _HEX.fullmatch(hexpart):
+        return f"{_shown(hexpart)} is not hexadecimal"
+    if hexpart != hexpart.lower():
+        return "hex digits must be lowercase"
+    return None
+
+
+def _bare_length_error(hexpart: str, algorithm: str) -> str | None:
+    """Bare hex in a field whose name fixes `algorithm`: it must be that algorithm's length."""
+    if len(hexpart) != HEX_LENGTHS[algorithm]:
+        return (
+            f"a bare {algorithm} digest is {HEX_LENGTHS[algorithm]} hex characters, "
+            f"found {len(hexpart)}"
+        )
+    return None
+
+
+def _prefixed_length_error(name: str, hexpart: str, algorithm: str | None) -> str | None:
+    """A prefixed digest: another strong algorithm than the field's, or the wrong length."""
+    if algorithm is not None and name != algorithm and name in STRONG:
+        return f"this field holds a {algorithm} digest (found a {name} digest)"
+    want = HEX_LENGTHS[name]
+    if len(hexpart) != want:
+        return f"{name} digest must be {want} hex characters, found {len(hexpart)}"
+    return None

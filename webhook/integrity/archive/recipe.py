@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO, Final, cast
 
@@ -171,28 +171,71 @@ def inspect_targz(
     members = _Members(limits, names, worker)
     parser = TarParser(members, max_name=limits.max_member_name)
     inflater = Inflater(limits, parser.feed)
-    fatal: Fatal | None = None
     try:
-        while True:
-            try:
-                chunk = fh.read(CHUNK)
-            except OSError as exc:
-                raise InputError(f"cannot read archive: {exc.strerror or exc}", file=name) from None
-            if not chunk:
-                break
-            worker.add(hashers.update, chunk, len(chunk))
-            if fatal is None:
-                try:
-                    inflater.feed(chunk)
-                except Fatal as exc:
-                    fatal = exc
-            worker.flush()
-            if deadline is not None and time.monotonic() > deadline:
-                raise DeadlineExceeded("deadline passed while inspecting the archive", file=name)
+        fatal = _pump(
+            fh, name, hashers=hashers, inflater=inflater, worker=worker, deadline=deadline
+        )
     finally:
         worker.close()
         if owned:
             fh.close()
+    fatal = _finish(inflater, parser, names, fatal, report)
+    sums_checked = 0
+    if fatal is None and members.sums is not None:
+        sums_checked = check_sums(members.sums, members.digests, names.hardlinks, report)
+    if suppressed:
+        findings.append(
+            ArchiveFinding(suppressed[0].check, "", f"{len(suppressed)} more findings not shown")
+        )
+    return ArchiveReport(
+        file_digests=hashers.hexdigests(),
+        members=members.count,
+        expanded_bytes=inflater.expanded,
+        sums_checked=sums_checked,
+        findings=tuple(findings),
+    )
+
+
+def _pump(
+    fh: BinaryIO,
+    name: str,
+    *,
+    hashers: MultiHasher,
+    inflater: Inflater,
+    worker: HashWorker,
+    deadline: float | None,
+) -> Fatal | None:
+    """Read the archive to its end: every byte hashed, inflated and parsed until a fatal finding.
+
+    After a fatal finding the rest is still read and hashed (the file's digest covers it all).
+    """
+    fatal: Fatal | None = None
+    while True:
+        try:
+            chunk = fh.read(CHUNK)
+        except OSError as exc:
+            raise InputError(f"cannot read archive: {exc.strerror or exc}", file=name) from None
+        if not chunk:
+            return fatal
+        worker.add(hashers.update, chunk, len(chunk))
+        if fatal is None:
+            try:
+                inflater.feed(chunk)
+            except Fatal as exc:
+                fatal = exc
+        worker.flush()
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineExceeded("deadline passed while inspecting the archive", file=name)
+
+
+def _finish(
+    inflater: Inflater,
+    parser: TarParser,
+    names: MemberNames,
+    fatal: Fatal | None,
+    report: Callable[[ArchiveFinding], None],
+) -> Fatal | None:
+    """End of stream: the gzip/tar trailers, then the links and the tree; the first fatal."""
     if fatal is None:
         try:
             inflater.finish()
@@ -208,17 +251,4 @@ def inspect_targz(
         except Fatal as exc:  # the symlink-resolution budget ran out
             report(exc.finding)
             fatal = fatal or exc
-    sums_checked = 0
-    if fatal is None and members.sums is not None:
-        sums_checked = check_sums(members.sums, members.digests, names.hardlinks, report)
-    if suppressed:
-        findings.append(
-            ArchiveFinding(suppressed[0].check, "", f"{len(suppressed)} more findings not shown")
-        )
-    return ArchiveReport(
-        file_digests=hashers.hexdigests(),
-        members=members.count,
-        expanded_bytes=inflater.expanded,
-        sums_checked=sums_checked,
-        findings=tuple(findings),
-    )
+    return fatal

@@ -21,6 +21,9 @@ SUMS_NAME: Final = "SHA256SUMS"
 MAX_SUMS: Final = 16 * MiB
 _SUMS_LINE = re.compile(rb"([0-9a-fA-F]{64}) [ *](.+)")
 
+#: records one finding: (check, member, message)
+_Finding = Callable[[ArchiveCheck, str, str], None]
+
 
 def check_sums(
     sums: bytes,
@@ -33,6 +36,16 @@ def check_sums(
     def finding(check: ArchiveCheck, member: str, message: str) -> None:
         report(ArchiveFinding(check, member, message))
 
+    listed = _listed(sums, finding)
+    matched = _matched(listed, digests, hardlinks, finding)
+    for path in digests:
+        if path not in listed:
+            finding("archive-checksum-mismatch", path, f"regular member not listed in {SUMS_NAME}")
+    return matched
+
+
+def _listed(sums: bytes, finding: _Finding) -> dict[str, str]:
+    """SHA256SUMS parsed: normalised path -> lowercase hex; each bad line is a finding."""
     listed: dict[str, str] = {}
     for lineno, line in enumerate(sums.split(b"\n"), start=1):
         line = line.removesuffix(b"\r")  # noqa: PLW2901
@@ -68,6 +81,16 @@ def check_sums(
             )
             continue
         listed[path] = m.group(1).decode("ascii").lower()
+    return listed
+
+
+def _matched(
+    listed: Mapping[str, str],
+    digests: Mapping[str, bytes],
+    hardlinks: Mapping[str, str],
+    finding: _Finding,
+) -> int:
+    """Each listed entry against the member it names; how many matched."""
     matched = 0
     for path, want in listed.items():
         real = hardlinks.get(path, path)
@@ -86,7 +109,4 @@ def check_sums(
             )
         else:
             matched += 1
-    for path in digests:
-        if path not in listed:
-            finding("archive-checksum-mismatch", path, f"regular member not listed in {SUMS_NAME}")
     return matched

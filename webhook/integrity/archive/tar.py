@@ -10,7 +10,7 @@ and applied to the next member. Anything that desynchronises the stream raises `
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -215,23 +215,10 @@ class TarParser:
 
     def _header(self, block: bytes) -> None:
         if block == _ZERO_BLOCK:
-            if self._pending:
-                raise Fatal(
-                    "archive-invalid",
-                    "",
-                    "extended header not followed by a member before end of archive",
-                )
-            self._eoa = True
+            self._end_of_archive()
             return
         where = f"header at tar offset {self._offset}"
-        stored = number(block[148:156], "checksum", where)
-        unsigned = sum(block) - sum(block[148:156]) + 8 * 32
-        if stored != unsigned:
-            signed = unsigned - 256 * sum(1 for b in block if b >= 0x80)
-            if stored != signed:
-                raise Fatal(
-                    "archive-invalid", "", f"bad tar header checksum at tar offset {self._offset}"
-                )
+        self._check_checksum(block, where)
         check_numbers(block, where)
         kind = block[156:157]
         size = number(block[124:136], "size", where)
@@ -242,26 +229,10 @@ class TarParser:
 
         # a real member: resolve its name from long-name / pax / ustar prefix
         pax = {**self._global_pax, **self._pax} if self._global_pax else self._pax
-        if "path" in pax:
-            raw_name = pax["path"]
-        elif self._longname is not None:
-            raw_name = self._longname
-        else:
-            raw_name = block[0:100].split(b"\0", 1)[0]
-            if block[257:263] == b"ustar\0":
-                prefix = block[345:500].split(b"\0", 1)[0]
-                if prefix:
-                    raw_name = prefix + b"/" + raw_name
-        if "linkpath" in pax:
-            raw_link = pax["linkpath"]
-        elif self._longlink is not None:
-            raw_link = self._longlink
-        else:
-            raw_link = block[157:257].split(b"\0", 1)[0]
+        raw_name = self._member_name(block, pax)
+        raw_link = self._member_link(block, pax)
         if "size" in pax:
-            if not pax["size"].isdigit() or len(pax["size"]) > 20:
-                raise Fatal("archive-invalid", decode(raw_name), "pax size is not a number")
-            size = int(pax["size"])
+            size = _pax_size(pax["size"], raw_name)
         sparse = any(k.startswith("GNU.sparse.") for k in pax)
         self._longname = self._longlink = None
         self._pax = {}
@@ -273,6 +244,48 @@ class TarParser:
         self._member = name
         sink, on_end = self._on_member(TarMember(raw_name, name, kind, size, raw_link, sparse))
         self._start_data(size, sink, on_end)
+
+    def _end_of_archive(self) -> None:
+        """A zero block: the end-of-archive marker, never right after an extended header."""
+        if self._pending:
+            raise Fatal(
+                "archive-invalid",
+                "",
+                "extended header not followed by a member before end of archive",
+            )
+        self._eoa = True
+
+    def _check_checksum(self, block: bytes, where: str) -> None:
+        """The header checksum, as unsigned bytes or (old tars) as signed ones."""
+        stored = number(block[148:156], "checksum", where)
+        unsigned = sum(block) - sum(block[148:156]) + 8 * 32
+        if stored != unsigned:
+            signed = unsigned - 256 * sum(1 for b in block if b >= 0x80)
+            if stored != signed:
+                raise Fatal(
+                    "archive-invalid", "", f"bad tar header checksum at tar offset {self._offset}"
+                )
+
+    def _member_name(self, block: bytes, pax: Mapping[str, bytes]) -> bytes:
+        """pax path, else a GNU long name, else the ustar name with its prefix."""
+        if "path" in pax:
+            return pax["path"]
+        if self._longname is not None:
+            return self._longname
+        raw_name = block[0:100].split(b"\0", 1)[0]
+        if block[257:263] == b"ustar\0":
+            prefix = block[345:500].split(b"\0", 1)[0]
+            if prefix:
+                raw_name = prefix + b"/" + raw_name
+        return raw_name
+
+    def _member_link(self, block: bytes, pax: Mapping[str, bytes]) -> bytes:
+        """pax linkpath, else a GNU long link, else the header's link name."""
+        if "linkpath" in pax:
+            return pax["linkpath"]
+        if self._longlink is not None:
+            return self._longlink
+        return block[157:257].split(b"\0", 1)[0]
 
     def _meta_record(self, kind: bytes, size: int) -> None:
         limit = self._max_name + 1 if kind in (b"L", b"K") else _MAX_PAX
@@ -298,3 +311,10 @@ class TarParser:
                 self._global_pax.update(parse_pax(data, "pax global header"))
 
         self._start_data(size, buf.extend, done)
+
+
+def _pax_size(value: bytes, raw_name: bytes) -> int:
+    """A pax size record: ASCII digits only, at most 20 of them."""
+    if not value.isdigit() or len(value) > 20:
+        raise Fatal("archive-invalid", decode(raw_name), "pax size is not a number")
+    return int(value)

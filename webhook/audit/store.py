@@ -50,8 +50,6 @@ class Appended:
 
     position: ChainPosition
     record: Prepared
-    #: True when the writer already passed `line` to the caller's sink
-    emitted: bool = False
 
     @property
     def line(self) -> str:
@@ -77,10 +75,6 @@ class AuditStore:
     def location(self) -> str:
         """Where the store is, safe for a log line or an error (never a password)."""
         return str(self.path)
-
-    def iter_records(self) -> Iterator[dict[str, Any]]:
-        """Every record in seq order, read-only (export, migrate)."""
-        return iter_path(self.path)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.location!r})"
@@ -126,7 +120,7 @@ class AuditStore:
         Encoding runs on the loop (it is CPU either way, and memoised for repeated decisions),
         in a thread for a large decision (`bound.is_large`);
         the writer thread commits and wakes the loop. With `emit`, the writer thread hands it
-        the record's JSON line after the commit (`Appended.emitted`), so the loop never writes
+        the record's JSON line after the commit, so the loop never writes
         it. Raises AuditWriteError exactly where `append` would.
         """
         writer = self._writer_for(source)
@@ -137,7 +131,7 @@ class AuditStore:
         else:
             prepared = self._encoder.prepare(decision, source=source, dry_run=dry_run)
         position = await writer.submit_async(prepared, emit=emit)
-        return Appended(position, prepared, emitted=emit is not None)
+        return Appended(position, prepared)
 
     def check_writable(self) -> None:
         """For /readyz: the file is ours, the write lock can be taken, the disk has room."""

@@ -1,22 +1,17 @@
 """Text a requester chose, made safe to store: encodable, bounded, always a `str`.
 
-Two jobs. Doors call `ensure_encodable` on what a request carries (uid, request id, subject,
-metadata) and answer 4xx naming the field, before any decision. The audit record applies `clean`
-and `cap` to every string it stores anyway, so a value no door refused can never make a record
-fail to encode (SQLite and UTF-8 refuse lone surrogates) and so drop the decision from the chain.
+The doors refuse a lone surrogate in what a request carries before any decision
+(`server.http.lone_surrogate_path`); the audit record applies `clean` and `cap` to every string
+it stores anyway, so a value no door refused can never make a record fail to encode (SQLite and
+UTF-8 refuse lone surrogates) and so drop the decision from the chain.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from typing import Any
 
 from webhook.audit.canonical import canonical_json
-from webhook.errors import InputError
-
-#: how deep `ensure_encodable` follows nested values (deeper is refused, not recursed)
-MAX_DEPTH = 64
 
 
 def _surrogate_at(text: str) -> int:
@@ -26,38 +21,6 @@ def _surrogate_at(text: str) -> int:
     except UnicodeEncodeError as exc:
         return exc.start
     return -1
-
-
-def ensure_encodable(value: object, field: str) -> None:
-    """InputError naming `field` (and the path inside it) if `value` holds text UTF-8 cannot carry.
-
-    Walks str, mapping keys and values, lists and tuples. For the doors: call it on every string
-    from the request that reaches the decision or its audit record (admission `uid`, API
-    `X-Request-ID`, subject fields, manifest metadata) and answer 400/422 with the error.
-    """
-    _ensure(value, field, 0)
-
-
-def _ensure(value: object, where: str, depth: int) -> None:
-    if isinstance(value, str):
-        at = _surrogate_at(value)
-        if at >= 0:
-            raise InputError(
-                f"is not valid Unicode text: lone surrogate U+{ord(value[at]):04X} at position "
-                f"{at}",
-                field=where,
-            )
-        return
-    if depth >= MAX_DEPTH:
-        raise InputError(f"is nested deeper than {MAX_DEPTH} levels", field=where)
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            name = key if isinstance(key, str) else repr(key)
-            _ensure(name, f"{where} (key {clean(name)[:64]!r})", depth + 1)
-            _ensure(item, f"{where}.{clean(name)[:64]}", depth + 1)
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _ensure(item, f"{where}[{index}]", depth + 1)
 
 
 def fits(value: object, limit: int) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -119,9 +118,6 @@ class PostgresStore(AuditStore):
         return AuditPage(
             records=records, next_cursor=queries.next_cursor(records[-1].seq) if more else None
         )
-
-    def iter_records(self) -> Iterator[dict[str, Any]]:
-        return iter_postgres(self.target)
 
     def get(self, seq: int) -> AuditRecord | None:
         try:

@@ -103,8 +103,6 @@ class PostgresWriter(GroupCommitWriter):
         #: (seq, hash) this writer committed last, and whether to assume it is still the head
         self._head: tuple[int, str] | None = None
         self._optimistic = False
-        #: batches whose assumed head was stale (another writer appended): retried after a read
-        self.stale_heads = 0
         self._on_batch = on_batch
         #: held by whoever runs a batch on the connection: the writer thread, or an inline caller
         self._turn = threading.RLock()
@@ -179,7 +177,6 @@ class PostgresWriter(GroupCommitWriter):
                         raise
                     conn.rollback()  # another replica wrote meanwhile: read the head again
                     self._optimistic = False
-                    self.stale_heads += 1
             return self._attempt(conn, batch, None)
         except BaseException:
             self._drop_connection()  # rollback or not, a fresh connection for the next batch

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
@@ -141,6 +141,27 @@ def verify_envelope(
     The message says exactly why: wrong payloadType, no signatures, no trusted key signed (with
     the keyids seen), a trusted key's signature is invalid, or the threshold was not met (n of m).
     """
+    _check_envelope(env, trust, payload_type=payload_type, threshold=threshold, file=file)
+    message = pae(env.payloadType, env.payload)
+    signers: dict[str, None] = {}
+    invalid: list[str] = []
+    for i, sig in enumerate(env.signatures):
+        kid = _signer(sig, trust, signers, message)
+        if kid is not None:
+            signers.setdefault(kid)
+        elif sig.keyid in trust:
+            invalid.append(f"signatures[{i}] is invalid for trusted key {sig.keyid}")
+    if len(signers) >= threshold:
+        return VerifiedPayload(payload=env.payload, signers=tuple(signers))
+    raise SignatureError(
+        _refusal(env, trust, signers, invalid, threshold), file=file, field="signatures"
+    )
+
+
+def _check_envelope(
+    env: Envelope, trust: TrustStore, *, payload_type: str, threshold: int, file: str
+) -> None:
+    """What makes verification pointless: a bad threshold, payloadType, no signature or key."""
     if threshold < 1:
         raise ConfigError(f"signature threshold must be at least 1, got {threshold}")
     if env.payloadType != payload_type:
@@ -157,27 +178,36 @@ def verify_envelope(
             file=file,
             field="signatures",
         )
-    message = pae(env.payloadType, env.payload)
-    signers: dict[str, None] = {}
-    invalid: list[str] = []
-    for i, sig in enumerate(env.signatures):
-        hinted = trust.get(sig.keyid)
-        # the hinted key first, then (keyid empty, unknown or wrong) every other trusted key
-        # not already counted: at most len(trust) attempts per signature
-        candidates = [(sig.keyid, hinted)] if hinted is not None else []
-        candidates += [(k, v) for k, v in trust.items() if k != sig.keyid and k not in signers]
-        for kid, key in candidates:
-            try:
-                verify_raw(key, sig.sig, message)
-            except SignatureError:
-                continue
-            signers.setdefault(kid)
-            break
-        else:
-            if hinted is not None:
-                invalid.append(f"signatures[{i}] is invalid for trusted key {sig.keyid}")
-    if len(signers) >= threshold:
-        return VerifiedPayload(payload=env.payload, signers=tuple(signers))
+
+
+def _signer(
+    sig: EnvelopeSignature, trust: TrustStore, signers: Mapping[str, None], message: bytes
+) -> str | None:
+    """The trusted key that made `sig`, or None.
+
+    The hinted key first, then (keyid empty, unknown or wrong) every other trusted key not
+    already counted: at most len(trust) attempts per signature.
+    """
+    hinted = trust.get(sig.keyid)
+    candidates = [(sig.keyid, hinted)] if hinted is not None else []
+    candidates += [(k, v) for k, v in trust.items() if k != sig.keyid and k not in signers]
+    for kid, key in candidates:
+        try:
+            verify_raw(key, sig.sig, message)
+        except SignatureError:
+            continue
+        return kid
+    return None
+
+
+def _refusal(
+    env: Envelope,
+    trust: TrustStore,
+    signers: Mapping[str, None],
+    invalid: list[str],
+    threshold: int,
+) -> str:
+    """Why too few trusted keys signed: the invalid signatures, the keyids seen, or n of m."""
     seen = ", ".join(repr(s.keyid) if s.keyid else "''" for s in env.signatures)
     if invalid:
         detail = "; ".join(invalid)
@@ -190,5 +220,5 @@ def verify_envelope(
         f" (of {len(env.signatures)} signatures, {len(trust)} trusted keys)"
     )
     if threshold == 1:
-        raise SignatureError(detail or need, file=file, field="signatures")
-    raise SignatureError(f"{need}: {detail}" if detail else need, file=file, field="signatures")
+        return detail or need
+    return f"{need}: {detail}" if detail else need

@@ -76,27 +76,11 @@ def public_bind(bind: str) -> str | None:
     if host in ("", "*"):
         return "all interfaces"
     if "/" in host:
-        try:
-            net = ipaddress.ip_network(host, strict=False)
-        except ValueError:
-            return None
-        if net.prefixlen == 0 or net.network_address.is_unspecified:
-            return "a catch-all network"
-        return "a public network" if net.network_address.is_global else None
+        return _public_network(host)
     try:
         addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
     except ValueError:
-        if host.lower() in LOOPBACK_NAMES:
-            return None
-        if not _INET_ATON.fullmatch(host):
-            return "a host name, whose address the gate cannot know (it does not resolve names)"
-        try:
-            short = ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return "a host name, whose address the gate cannot know (it does not resolve names)"
-        if short.is_unspecified:
-            return "all interfaces"
-        return f"a short IPv4 form that other parsers read as a host name (write {short})"
+        return _public_name(host)
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
     if addr.is_unspecified:
@@ -104,6 +88,35 @@ def public_bind(bind: str) -> str | None:
     if addr.is_global:
         return "a public address"
     return None
+
+
+def _public_network(host: str) -> str | None:
+    """A bind written as a network: catch-all or public is refused; not a network is no finding."""
+    try:
+        net = ipaddress.ip_network(host, strict=False)
+    except ValueError:
+        return None
+    if net.prefixlen == 0 or net.network_address.is_unspecified:
+        return "a catch-all network"
+    return "a public network" if net.network_address.is_global else None
+
+
+_NAME_UNKNOWN = "a host name, whose address the gate cannot know (it does not resolve names)"
+
+
+def _public_name(host: str) -> str | None:
+    """A bind that is no IP address: `localhost`, else a host name or a short IPv4 form."""
+    if host.lower() in LOOPBACK_NAMES:
+        return None
+    if not _INET_ATON.fullmatch(host):
+        return _NAME_UNKNOWN
+    try:
+        short = ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return _NAME_UNKNOWN
+    if short.is_unspecified:
+        return "all interfaces"
+    return f"a short IPv4 form that other parsers read as a host name (write {short})"
 
 
 @register("no-public-bind", scenarios=("T1",))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 from webhook.policies.checks._util import MISSING, child, config_of, found, lookup
@@ -129,28 +129,37 @@ def no_added_caps(ctx: PolicyContext, params: Mapping[str, Any]) -> Iterator[Vio
         return  # no capabilities listed: none added
     allow = frozenset(_cap_name(c) for c in params.get("allow", ())) - {"ALL"}
     expected = f"expected none except {', '.join(sorted(allow))}" if allow else "expected none"
-    caps = lookup(security, "capabilities")
-    where = "security.capabilities"
+    caps, where = yield from _added(lookup(security, "capabilities"), env)
     if caps is MISSING or caps is None:
         return
-    if isinstance(caps, Mapping):
-        for key in caps:
-            if key not in ("add", "drop"):
-                yield Violation(child(where, key), f"{env} accepts only add and drop under {where}")
-        caps = lookup(caps, "add")
-        where = f"{where}.add"
-        if caps is MISSING or caps is None:
-            return
     if not isinstance(caps, list):
         yield Violation(where, f"{env} requires {where} to be a list ({found(caps)})")
         return
     for i, cap in enumerate(caps):
-        item = f"{where}[{i}]"
-        if not isinstance(cap, str):
-            yield Violation(item, f"{env} requires capability names as strings ({found(cap)})")
-        elif _cap_name(cap) == "ALL":
-            yield Violation(
-                item, f"{env} forbids adding ALL capabilities ({found(cap)}); {expected}"
-            )
-        elif _cap_name(cap) not in allow:
-            yield Violation(item, f"{env} forbids adding capabilities ({found(cap)}); {expected}")
+        if (bad := _cap_violation(cap, f"{where}[{i}]", env, allow, expected)) is not None:
+            yield bad
+
+
+def _added(caps: Any, env: str) -> Generator[Violation, None, tuple[Any, str]]:
+    """The list of added caps and its field: security.capabilities itself, or its `add` under
+    the {add, drop} form (any other key there is a violation)."""
+    where = "security.capabilities"
+    if not isinstance(caps, Mapping):
+        return caps, where
+    for key in caps:
+        if key not in ("add", "drop"):
+            yield Violation(child(where, key), f"{env} accepts only add and drop under {where}")
+    return lookup(caps, "add"), f"{where}.add"
+
+
+def _cap_violation(
+    cap: Any, item: str, env: str, allow: frozenset[str], expected: str
+) -> Violation | None:
+    """One added capability: a string naming a cap in `allow` (never ALL)."""
+    if not isinstance(cap, str):
+        return Violation(item, f"{env} requires capability names as strings ({found(cap)})")
+    if _cap_name(cap) == "ALL":
+        return Violation(item, f"{env} forbids adding ALL capabilities ({found(cap)}); {expected}")
+    if _cap_name(cap) not in allow:
+        return Violation(item, f"{env} forbids adding capabilities ({found(cap)}); {expected}")
+    return None

@@ -129,6 +129,13 @@ class ServerSettings:
 
     def validate(self) -> ServerSettings:
         """Reject nonsense early with a message naming the setting."""
+        self._check_listeners()
+        self._check_positive()
+        self._check_ranges()
+        return self
+
+    def _check_listeners(self) -> None:
+        """Ports in range and distinct; --cert with --key."""
         for name in ("admission_port", "api_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535:
@@ -139,6 +146,9 @@ class ServerSettings:
             raise ConfigError(f"listener ports must differ (found {ports})", field="ports")
         if (self.cert is None) != (self.key is None):
             raise ConfigError("--cert and --key must be given together", field="cert")
+
+    def _check_positive(self) -> None:
+        """Timeouts, sizes and thread counts that must be above zero."""
         for name in (
             "admission_deadline", "api_deadline", "shutdown_timeout", "keep_alive",
             "header_timeout", "body_timeout",
@@ -154,6 +164,9 @@ class ServerSettings:
         for name in ("engine_threads", "api_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError("must be >= 1", field=name)
+
+    def _check_ranges(self) -> None:
+        """The reload interval, rates, connection limits and log level."""
         if not 0 <= self.reload_interval <= 3600:
             raise ConfigError(
                 f"must be 0..3600 s, 0: SIGHUP only (found {self.reload_interval})",
@@ -167,7 +180,6 @@ class ServerSettings:
             raise ConfigError("must be >= 1", field="max_concurrency")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"must be one of {', '.join(LOG_LEVELS)}", field="log_level")
-        return self
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod

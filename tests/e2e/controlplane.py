@@ -16,10 +16,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from .pki import ControlPlanePKI, make_pki
 from .procs import HarnessError, Process, free_port, loopback_env
+from .service import Service
 
 SERVICE_CIDR = "10.0.0.0/24"
 SERVICE_IP = "10.0.0.1"  # first address of SERVICE_CIDR: the `kubernetes` Service
@@ -34,7 +34,7 @@ class ControlPlaneBinaries:
     kube_apiserver: Path
 
 
-class ControlPlane:
+class ControlPlane(Service):
     """etcd + kube-apiserver on random loopback ports; `kubeconfig` gives cluster-admin."""
 
     def __init__(self, binaries: ControlPlaneBinaries, workdir: Path) -> None:
@@ -47,18 +47,6 @@ class ControlPlane:
         self._apiserver: Process | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------
-    def __enter__(self) -> ControlPlane:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self) -> None:
         """Start etcd, then the apiserver; return once /readyz says `ok`. Stops all on failure."""
         try:

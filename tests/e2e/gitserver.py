@@ -8,11 +8,9 @@ served, so nothing can push into the test repository.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
@@ -24,6 +22,7 @@ from dulwich.server import BackendRepo, DictBackend, UploadPackHandler
 from dulwich.web import HTTPGitApplication, make_server
 
 from .procs import free_port
+from .service import ThreadedServer
 
 BRANCH = Ref(b"refs/heads/main")
 AUTHOR = b"migration-gate e2e <e2e@example.invalid>"
@@ -49,7 +48,7 @@ class _QuietHandler(WSGIRequestHandler):
         return
 
 
-class GitServer:
+class GitServer(ThreadedServer):
     """One repository at http://127.0.0.1:PORT/repo.git, branch main; `commit()` moves main."""
 
     def __init__(self, workdir: Path) -> None:
@@ -61,30 +60,15 @@ class GitServer:
         app = HTTPGitApplication(DictBackend({"/repo.git": cast(BackendRepo, self.repo)}))
         # `handlers=` only adds to dulwich's defaults (which include receive-pack): replace them.
         app.handlers = {b"git-upload-pack": _UploadPack}
-        self._server: WSGIServer = make_server(
-            "127.0.0.1", self.port, app, handler_class=_QuietHandler
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="e2e-git-http", daemon=True
-        )
+        server: WSGIServer = make_server("127.0.0.1", self.port, app, handler_class=_QuietHandler)
+        super().__init__(server, "e2e-git-http")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/repo.git"
 
-    def __enter__(self) -> GitServer:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+    def stop(self) -> None:
+        super().stop()
         self.repo.close()
 
     def commit(self, files: Mapping[str, bytes], message: str) -> str:

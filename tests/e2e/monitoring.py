@@ -21,7 +21,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import yaml
@@ -29,6 +28,7 @@ import yaml
 from tests.k8s import render
 
 from .procs import Process, free_port
+from .service import ThreadedServer
 
 START_TIMEOUT = 60.0
 MAX_NOTIFICATION = 1024 * 1024
@@ -91,7 +91,7 @@ class _Inbox:
     items: list[Notification] = field(default_factory=list)
 
 
-class Receiver:
+class Receiver(ThreadedServer):
     """Alertmanager's webhook receiver: records every POST body (JSON) with the path it hit."""
 
     def __init__(self) -> None:
@@ -114,10 +114,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="e2e-am-receiver", daemon=True
-        )
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", self.port), Handler), "e2e-am-receiver")
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -125,20 +122,6 @@ class Receiver:
     def notifications(self) -> list[Notification]:
         with self._inbox.lock:
             return list(self._inbox.items)
-
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
 
 
 # ---- Prometheus and Alertmanager ---------------------------------------------------------------

@@ -9,7 +9,6 @@ the package so an id used anywhere but missing here fails the build. All of them
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Final
 
 from webhook.contracts.decision import Reason, Severity
@@ -43,15 +42,6 @@ BUILTIN_REASONS: Final[dict[str, str]] = {
     "alert-not-found": "an alert id that does not exist",
     "gate-config-invalid": "the gate's own policy bundle or trust store is unusable",
 }
-
-#: the gate itself failed (fail closed), not the inputs: such a BLOCK says nothing about them,
-#: so a decision carrying one is never remembered (the server's decision cache)
-FAIL_CLOSED_REASONS: Final[frozenset[str]] = frozenset({"internal-error", "deadline-exceeded"})
-
-
-def gate_failed(reasons: Iterable[Reason]) -> bool:
-    """True when any reason is a fail-closed one (`FAIL_CLOSED_REASONS`)."""
-    return any(r.policy in FAIL_CLOSED_REASONS for r in reasons)
 
 
 def builtin_reason(

@@ -1,12 +1,16 @@
 """Every cross-reference in README.md and docs/*.md resolves, and the docs stand alone.
 
 A relative link must name a file that exists and, with `#anchor`, a heading in it (GitHub's
-slugs); a module path a doc names (`webhook/...py`) must exist; no doc may send the reader to
-material outside the repository (the design notes, "spec section N").
+slugs); a module path a doc names (`webhook/...py`) must exist; docs/architecture.md's dotted
+names (`webhook.server.admission`, `webhook.audit.migrate.migrate`) must import, and its bare
+file names (`store.py`, `archive/`) must exist in the package its line names (else anywhere in
+webhook/); no doc may send the reader to material outside the repository (the design notes,
+"spec section N").
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 import unicodedata
 from pathlib import Path
@@ -22,6 +26,12 @@ _LINK = re.compile(r"\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 _HTML_ID = re.compile(r"""<a\s+(?:name|id)=["']([^"']+)["']""")
 _MODULE = re.compile(r"(?<![\w/.-])(webhook/[\w./-]*?\.py)\b")
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+#: a dotted name under webhook (`webhook.server.admission`, `webhook.audit.migrate.migrate`)
+_DOTTED = re.compile(r"(?<![\w./-])(webhook(?:\.[A-Za-z_]\w*)+)")
+#: in inline code: a package directory (`webhook/audit/`) or a bare name (`store.py`, `checks/`)
+_PACKAGE = re.compile(r"`(webhook/(?:[\w-]+/)*)`")
+_BARE = re.compile(r"`([\w-]+(?:\.py|/))`")
 FORBIDDEN = [
     re.compile(r"\.\./shared"),
     re.compile(r"DESIGN\.md"),
@@ -103,6 +113,70 @@ def test_named_modules_exist(doc: Path) -> None:
     named = set(_MODULE.findall(doc.read_text(encoding="utf-8")))
     missing = sorted(m for m in named if not (ROOT / m).is_file())
     assert not missing, f"{_rel(doc)} names modules that do not exist: {missing}"
+
+
+def unresolved_dotted(text: str) -> list[str]:
+    """Dotted names in `text` that are neither a module nor an attribute chain of one."""
+    missing: list[str] = []
+    for name in sorted(set(_DOTTED.findall(text))):
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                target: object = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            for attr in parts[cut:]:
+                target = getattr(target, attr, None)
+            if target is None:
+                missing.append(name)
+            break
+        else:
+            missing.append(name)
+    return missing
+
+
+def unresolved_bare(text: str, root: Path = ROOT) -> list[str]:
+    """Bare file names (`store.py`, `archive/`) that are not in the package their line names
+    (the last `webhook/.../` before them), or, on a line naming none, nowhere under webhook/."""
+    missing: list[str] = []
+    for number, line in enumerate(_FENCE.sub("", text).splitlines(), start=1):
+        spans = sorted(
+            [(m.start(), "package", m.group(1)) for m in _PACKAGE.finditer(line)]
+            + [(m.start(), "bare", m.group(1)) for m in _BARE.finditer(line)]
+        )
+        package: str | None = None
+        for _at, kind, name in spans:
+            if kind == "package":
+                package = name
+                continue
+            bare = name.rstrip("/")
+            if package is not None:
+                found = (root / package / name).exists()
+            else:
+                found = any(p.name == bare for p in (root / "webhook").rglob(bare))
+            if not found:
+                missing.append(f"line {number}: {name} (in {package or 'webhook/'})")
+    return missing
+
+
+def test_the_architecture_checker_finds_a_missing_module(tmp_path: Path) -> None:
+    (tmp_path / "webhook" / "audit").mkdir(parents=True)
+    (tmp_path / "webhook" / "audit" / "store.py").write_text("")
+    text = "| `webhook/audit/` | (`store.py`, `gone.py`) |\nloose `store.py` and `nope/`\n"
+    assert unresolved_bare(text, tmp_path) == [
+        "line 1: gone.py (in webhook/audit/)",
+        "line 2: nope/ (in webhook/)",
+    ]
+    assert unresolved_dotted(
+        "`webhook.audit.store.AuditStore`, webhook.audit.migrate.migrate, "
+        "`webhook.server.nowhere`, webhook.audit.store.no_such_thing."
+    ) == ["webhook.audit.store.no_such_thing", "webhook.server.nowhere"]
+
+
+def test_architecture_names_only_modules_that_exist() -> None:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    missing = unresolved_dotted(text) + unresolved_bare(text)
+    assert not missing, f"docs/architecture.md names what does not exist: {missing}"
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=_rel)

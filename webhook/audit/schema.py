@@ -11,6 +11,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from webhook.audit.tables import table_ddl
+
 #: PRAGMA application_id: marks the file as a migration-gate audit store ("MGAU")
 APPLICATION_ID = 0x4D474155
 SCHEMA_VERSION = 1
@@ -19,28 +21,8 @@ BUSY_TIMEOUT_S = 5.0
 #: subject keys whose values the subject filter matches (identity, not env or version)
 SUBJECT_IDENTITY_KEYS: tuple[str, ...] = ("app_id", "source_db", "target_db")
 
-DDL = """
-CREATE TABLE IF NOT EXISTS audit_log (
-    seq           INTEGER PRIMARY KEY,
-    ts            TEXT    NOT NULL,
-    request_id    TEXT    NOT NULL,
-    scenario      TEXT    NOT NULL,
-    source        TEXT    NOT NULL,
-    decision      TEXT    NOT NULL,
-    env           TEXT    NOT NULL,
-    dry_run       INTEGER NOT NULL,
-    subject       TEXT    NOT NULL,
-    reasons       TEXT    NOT NULL,
-    warnings      TEXT    NOT NULL,
-    audited       TEXT    NOT NULL,
-    digests       TEXT    NOT NULL,
-    policy_bundle TEXT    NOT NULL,
-    prev_hash     TEXT    NOT NULL,
-    hash          TEXT    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_log_ts ON audit_log (ts);
-CREATE INDEX IF NOT EXISTS audit_log_request_id ON audit_log (request_id);
-CREATE INDEX IF NOT EXISTS audit_log_decision ON audit_log (decision, seq);
+#: the triggers that keep the chain and the logs append-only (SQLite trigger bodies)
+_TRIGGERS = """
 CREATE TRIGGER IF NOT EXISTS audit_log_chain BEFORE INSERT ON audit_log
 WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
   OR NEW.prev_hash IS NOT COALESCE(
@@ -48,40 +30,6 @@ WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log)
        -- genesis: the canonical.GENESIS_HASH (64 zeros)
        '0000000000000000000000000000000000000000000000000000000000000000')
 BEGIN SELECT RAISE(ABORT, 'audit_log: insert breaks the chain (seq or prev_hash)'); END;
-CREATE TABLE IF NOT EXISTS audit_subject (
-    value TEXT    NOT NULL,
-    seq   INTEGER NOT NULL,
-    PRIMARY KEY (value, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS alerts (
-    id              INTEGER PRIMARY KEY,
-    scenario        TEXT    NOT NULL,
-    subject_key     TEXT    NOT NULL,
-    subject         TEXT    NOT NULL,
-    policy          TEXT    NOT NULL,
-    severity        TEXT    NOT NULL,
-    status          TEXT    NOT NULL,
-    count           INTEGER NOT NULL,
-    first_seen      TEXT    NOT NULL,
-    last_seen       TEXT    NOT NULL,
-    last_request_id TEXT    NOT NULL,
-    last_seq        INTEGER NOT NULL,
-    message         TEXT    NOT NULL,
-    acked_by        TEXT,
-    acked_at        TEXT,
-    UNIQUE (scenario, subject_key, policy)
-);
-CREATE INDEX IF NOT EXISTS alerts_order ON alerts (severity, id);
-CREATE INDEX IF NOT EXISTS alerts_status ON alerts (status, severity, id);
-CREATE TABLE IF NOT EXISTS alert_events (
-    id         INTEGER PRIMARY KEY,
-    alert_id   INTEGER NOT NULL REFERENCES alerts (id),
-    at         TEXT    NOT NULL,
-    event      TEXT    NOT NULL,
-    request_id TEXT,
-    seq        INTEGER,
-    actor      TEXT
-);
 CREATE TRIGGER IF NOT EXISTS alerts_opened AFTER INSERT ON alerts
 BEGIN
     INSERT INTO alert_events (alert_id, at, event, request_id, seq)
@@ -112,6 +60,8 @@ BEGIN SELECT RAISE(ABORT, 'alert_events is append-only: UPDATE rejected'); END;
 CREATE TRIGGER IF NOT EXISTS alert_events_no_delete BEFORE DELETE ON alert_events
 BEGIN SELECT RAISE(ABORT, 'alert_events is append-only: DELETE rejected'); END;
 """
+#: the tables (`tables.table_ddl`), then the triggers
+DDL = "".join((table_ddl("sqlite"), _TRIGGERS))
 
 #: rows per multi-row INSERT (16 columns x 500 stays far below SQLite's 32766 variables)
 ROWS_PER_STATEMENT = 500

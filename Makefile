@@ -61,8 +61,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The unit level also holds the coverage floor: line+branch coverage of webhook/ must stay at
+# or above [tool.coverage.report] fail_under in pyproject.toml (raised, never lowered).
+COVERAGE_FLOOR = $(BIN)/python -c "import tomllib; \
+  print(tomllib.load(open('pyproject.toml', 'rb'))['tool']['coverage']['report']['fail_under'])"
+
 unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/coverage run -m pytest -q tests/unit
+	@floor=$$($(COVERAGE_FLOOR)); total=$$($(BIN)/coverage report --format=total --fail-under=0); \
+	$(BIN)/coverage report --format=total >/dev/null || { \
+	  echo "==> COVERAGE FLOOR BROKEN: webhook/ is at $$total% (line+branch, unit level), below"; \
+	  echo "    the floor of $$floor% ([tool.coverage.report] fail_under in pyproject.toml)."; \
+	  echo "    Test the new code (.venv/bin/coverage report -m --skip-covered shows what is not"; \
+	  echo "    run); never lower the floor."; exit 1; }; \
+	echo "==> coverage of webhook/ (line+branch, unit level): $$total% (floor $$floor%)"
 
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from webhook.audit.tables import table_ddl
+from webhook.audit.tables import APPEND_ONLY, table_ddl
 
 #: PRAGMA application_id: marks the file as a migration-gate audit store ("MGAU")
 APPLICATION_ID = 0x4D474155
@@ -47,21 +47,16 @@ BEGIN
     INSERT INTO alert_events (alert_id, at, event, actor)
     VALUES (NEW.id, NEW.acked_at, 'acknowledged', NEW.acked_by);
 END;
-CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE rejected'); END;
-CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE rejected'); END;
-CREATE TRIGGER IF NOT EXISTS audit_subject_no_update BEFORE UPDATE ON audit_subject
-BEGIN SELECT RAISE(ABORT, 'audit_subject is append-only: UPDATE rejected'); END;
-CREATE TRIGGER IF NOT EXISTS audit_subject_no_delete BEFORE DELETE ON audit_subject
-BEGIN SELECT RAISE(ABORT, 'audit_subject is append-only: DELETE rejected'); END;
-CREATE TRIGGER IF NOT EXISTS alert_events_no_update BEFORE UPDATE ON alert_events
-BEGIN SELECT RAISE(ABORT, 'alert_events is append-only: UPDATE rejected'); END;
-CREATE TRIGGER IF NOT EXISTS alert_events_no_delete BEFORE DELETE ON alert_events
-BEGIN SELECT RAISE(ABORT, 'alert_events is append-only: DELETE rejected'); END;
 """
+#: UPDATE and DELETE rejected on every append-only table
+_APPEND_ONLY = "".join(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}\n"
+    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} rejected'); END;\n"
+    for table in APPEND_ONLY
+    for op in ("UPDATE", "DELETE")
+)
 #: the tables (`tables.table_ddl`), then the triggers
-DDL = "".join((table_ddl("sqlite"), _TRIGGERS))
+DDL = "".join((table_ddl("sqlite"), _TRIGGERS, _APPEND_ONLY))
 
 #: rows per multi-row INSERT (16 columns x 500 stays far below SQLite's 32766 variables)
 ROWS_PER_STATEMENT = 500

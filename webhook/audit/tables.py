@@ -87,6 +87,9 @@ TABLES: dict[str, tuple[tuple[tuple[str, tuple[str, str]], ...], tuple[str, ...]
     ),
 }
 
+#: the tables no one may UPDATE or DELETE from (each dialect's triggers enforce it)
+APPEND_ONLY = ("audit_log", "audit_subject", "alert_events")
+
 #: table -> (index name, columns), created right after the table
 INDEXES: dict[str, tuple[tuple[str, str], ...]] = {
     "audit_log": (

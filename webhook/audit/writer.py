@@ -103,6 +103,14 @@ class _Ticket:
     error: AuditWriteError | None = None
     line: str | None = None
 
+    def outcome(self, location: str) -> ChainPosition:
+        """The resolved ticket's position, or its error raised (a blocking caller's answer)."""
+        if self.error is not None:
+            raise self.error
+        if self.position is None:
+            raise AuditWriteError("audit writer resolved a record without a seq", file=location)
+        return self.position
+
     def resolve(self, position: ChainPosition | None, error: AuditWriteError | None) -> None:
         """Record the outcome; a blocking caller is released now, a loop's by `_LoopLink`."""
         self.position, self.error, self.state = position, error, _DONE
@@ -267,13 +275,7 @@ class GroupCommitWriter:
                 )
             # Claimed by the writer: its transaction ends within the bounded lock retries.
             done.acquire()
-        if ticket.error is not None:
-            raise ticket.error
-        if ticket.position is None:
-            raise AuditWriteError(
-                "audit writer resolved a record without a seq", file=self.location
-            )
-        return ticket.position
+        return ticket.outcome(self.location)
 
     def submit_async(
         self, record: Prepared, *, emit: Callable[[str], None] | None = None

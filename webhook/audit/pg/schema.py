@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from webhook.audit.tables import table_ddl
+from webhook.audit.tables import APPEND_ONLY, table_ddl
 from webhook.errors import ConfigError
 
 APPLICATION = "migration-gate audit store"
@@ -24,8 +24,6 @@ SCHEMA_VERSION = 1
 #: pg_advisory_xact_lock keys: the chain head ("MGAU") and schema migration ("MGAM")
 CHAIN_LOCK = 0x4D474155
 MIGRATE_LOCK = 0x4D47414D
-
-APPEND_ONLY = ("audit_log", "audit_subject", "alert_events")
 
 _MARKER = """
 CREATE TABLE IF NOT EXISTS audit_schema (

@@ -137,13 +137,7 @@ class PostgresWriter(GroupCommitWriter):
                 self.inline += 1
         finally:
             self._turn.release()
-        if ticket.error is not None:
-            raise ticket.error
-        if ticket.position is None:
-            raise AuditWriteError(
-                "audit writer resolved a record without a seq", file=self.location
-            )
-        return ticket.position
+        return ticket.outcome(self.location)
 
     def _commit(self, batch: list[_Ticket]) -> None:
         """The writer thread's batch, after any inline caller's (bounded by its timeouts)."""

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 from webhook.audit import query as queries
 from webhook.audit.alerts import AlertStore
@@ -34,6 +34,7 @@ from webhook.errors import ConfigError
 
 log = logging.getLogger("webhook.audit")
 
+_T = TypeVar("_T")
 _SOURCES = frozenset(get_args(Source))
 #: /readyz says "not writable" below this much free space: a commit would soon fail
 MIN_FREE_BYTES = 1 << 20
@@ -170,16 +171,7 @@ class AuditStore:
     def query(self, query: AuditQuery) -> AuditPage:
         """Newest first; keyset pagination via the opaque cursor."""
         sql, params = queries.build(query)
-        try:
-            conn = self._connect(True)
-            try:
-                rows = conn.execute(sql, params).fetchall()
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            raise AuditReadError(
-                f"audit query failed: {describe(exc)}", file=str(self.path)
-            ) from None
+        rows = self._read("query", lambda conn: conn.execute(sql, params).fetchall())
         records = [_to_model(row) for row in rows[: query.limit]]
         more = len(rows) > query.limit
         return AuditPage(
@@ -188,20 +180,23 @@ class AuditStore:
 
     def get(self, seq: int) -> AuditRecord | None:
         """The record at `seq`, or None if there is none (the UI's record view)."""
+        sql = f"SELECT {RECORD_COLUMNS} FROM audit_log WHERE seq = ?"  # noqa: S608
+        row = self._read("read", lambda conn: conn.execute(sql, (_seq(seq),)).fetchone())
+        return None if row is None else _to_model(row)
+
+    def _read(self, what: str, run: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`run` on a read-only connection; a database error as AuditReadError ("audit <what>
+        failed"), anything else (a bad seq) as it is."""
         try:
             conn = self._connect(True)
             try:
-                row = conn.execute(
-                    f"SELECT {RECORD_COLUMNS} FROM audit_log WHERE seq = ?",  # noqa: S608
-                    (_seq(seq),),
-                ).fetchone()
+                return run(conn)
             finally:
                 conn.close()
         except sqlite3.Error as exc:
             raise AuditReadError(
-                f"audit read failed: {describe(exc)}", file=str(self.path)
+                f"audit {what} failed: {describe(exc)}", file=str(self.path)
             ) from None
-        return None if row is None else _to_model(row)
 
     def verify(self, anchor: Anchor | None = None) -> VerifyResult:
         """Walk the whole chain; see `verify_path`."""

@@ -13,11 +13,17 @@ from webhook.audit import AuditStore, export_jsonl, verify_jsonl
 from webhook.audit.errors import AuditReadError
 
 
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """A file an export must never write through a symlink (its bytes are checked after)."""
+    path = tmp_path / "victim"
+    path.write_bytes(b"precious\n")
+    return path
+
+
 def test_a_planted_symlink_at_the_old_temp_name_is_not_followed(
-    filled: AuditStore, tmp_path: Path
+    filled: AuditStore, tmp_path: Path, victim: Path
 ) -> None:
-    victim = tmp_path / "victim"
-    victim.write_bytes(b"precious\n")
     out_dir = tmp_path / "exports"
     out_dir.mkdir()
     out = out_dir / "chain.jsonl"
@@ -33,10 +39,8 @@ def test_a_planted_symlink_at_the_old_temp_name_is_not_followed(
 
 
 def test_an_existing_symlink_at_the_output_is_replaced_not_followed(
-    filled: AuditStore, tmp_path: Path
+    filled: AuditStore, tmp_path: Path, victim: Path
 ) -> None:
-    victim = tmp_path / "victim"
-    victim.write_bytes(b"precious\n")
     out = tmp_path / "chain.jsonl"
     out.symlink_to(victim)
     export_jsonl(filled.path, out)

@@ -1,5 +1,6 @@
 """`completion bash|zsh`: the script is generated from the parser and completes in a real shell
-(bash here; zsh through its bashcompinit, run when zsh is installed, required by `make cli`, which installs it)."""
+(bash here; zsh through its bashcompinit, run when zsh is installed; `make cli` installs it
+and requires it)."""
 
 from __future__ import annotations
 

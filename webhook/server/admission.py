@@ -90,6 +90,14 @@ def _str_field(doc: Mapping[str, Any], key: str, where: str) -> str:
 
 def parse_review(doc: object) -> AdmissionReviewRequest:
     """Strict: the fields the gate relies on are present and typed, or ReviewError (400)."""
+    req = _check_envelope(doc)
+    _check_identity(req)
+    _check_objects(req)
+    return doc  # type: ignore[return-value]
+
+
+def _check_envelope(doc: object) -> dict[str, Any]:
+    """apiVersion, kind and the request object of the review itself."""
     if not isinstance(doc, dict):
         raise ReviewError("body must be a JSON object (an AdmissionReview)")
     api_version = doc.get("apiVersion")
@@ -100,6 +108,11 @@ def parse_review(doc: object) -> AdmissionReviewRequest:
     req = doc.get("request")
     if not isinstance(req, dict):
         raise ReviewError("request must be an object")
+    return req
+
+
+def _check_identity(req: Mapping[str, Any]) -> None:
+    """uid, the object's group/version/kind and the operation."""
     uid = req.get("uid")
     if not isinstance(uid, str) or not uid or len(uid) > MAX_UID:
         raise ReviewError(f"request.uid must be a non-empty string of at most {MAX_UID} chars")
@@ -115,6 +128,10 @@ def parse_review(doc: object) -> AdmissionReviewRequest:
         raise ReviewError(
             f"request.operation must be one of {', '.join(OPERATIONS)} (found {op!r})"
         )
+
+
+def _check_objects(req: Mapping[str, Any]) -> None:
+    """object and oldObject (objects or null, with object metadata) and dryRun."""
     for key in ("object", "oldObject"):
         if req.get(key) is not None and not isinstance(req[key], dict):
             raise ReviewError(f"request.{key} must be an object or null")
@@ -123,7 +140,6 @@ def parse_review(doc: object) -> AdmissionReviewRequest:
             raise ReviewError(f"request.{key}.metadata must be an object")
     if "dryRun" in req and not isinstance(req["dryRun"], bool):
         raise ReviewError("request.dryRun must be a boolean")
-    return doc  # type: ignore[return-value]
 
 
 def reason_text(reason: Reason, *, with_file: bool = True) -> str:

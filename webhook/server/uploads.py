@@ -641,42 +641,61 @@ async def _feed(reader: MultipartReader, chunks: AsyncIterator[bytes], max_total
     """Hold the first WHOLE_BODY_BYTES; a body that ends there is split in one pass. Else (and
     when the split declines) every chunk takes the streaming steps, in order, as it always did:
     size check, python-multipart, flush - so errors come out as if nothing had been held."""
-    total = 0
-
-    async def step(chunk: bytes) -> None:
-        nonlocal total
-        total += len(chunk)
-        if total > max_total:
-            raise HTTPError(413, "payload-too-large", f"body is over the {max_total}-byte limit")
-        reader.write(chunk)
-        await reader.flush()
-
-    held: list[bytes] | None = []
-    held_size = 0
+    feed = _Feed(reader, max_total)
     try:
         async for chunk in chunks:
-            if held is None:
-                await step(chunk)
-                continue
-            held.append(chunk)
-            held_size += len(chunk)
-            if held_size > WHOLE_BODY_BYTES:
-                pending, held = held, None
-                for piece in pending:
-                    await step(piece)
+            await feed.take(chunk)
     except Exception:  # e.g. ClientDisconnect: the chunks that did arrive were parsed first
-        if held:
-            pending, held = held, None
-            for piece in pending:
-                await step(piece)
+        await feed.release()
         raise
-    if held is not None:
-        body = held[0] if len(held) == 1 else b"".join(held)
-        if held_size <= max_total and reader.write_whole(body):
-            await reader.flush()
-        else:
-            for piece in held:
-                await step(piece)
+    await feed.finish()
     if not reader.ended:
         raise _bad("multipart body is truncated (no closing boundary)")
     await reader.flush()
+
+
+class _Feed:
+    """`_feed`'s state: the held prefix (None once streaming) and the running size."""
+
+    def __init__(self, reader: MultipartReader, max_total: int) -> None:
+        self.reader = reader
+        self.max_total = max_total
+        self.total = 0
+        self.held: list[bytes] | None = []
+        self.held_size = 0
+
+    async def step(self, chunk: bytes) -> None:
+        """One streaming step: size check, parse, flush."""
+        self.total += len(chunk)
+        if self.total > self.max_total:
+            raise HTTPError(
+                413, "payload-too-large", f"body is over the {self.max_total}-byte limit"
+            )
+        self.reader.write(chunk)
+        await self.reader.flush()
+
+    async def take(self, chunk: bytes) -> None:
+        if self.held is None:
+            await self.step(chunk)
+            return
+        self.held.append(chunk)
+        self.held_size += len(chunk)
+        if self.held_size > WHOLE_BODY_BYTES:
+            await self.release()
+
+    async def release(self) -> None:
+        """Stream what is held (nothing once streaming), then stream from here on."""
+        pending, self.held = self.held or [], None
+        for piece in pending:
+            await self.step(piece)
+
+    async def finish(self) -> None:
+        """A body that ended while held: split in one pass, or streamed if the split declines."""
+        if self.held is None:
+            return
+        body = self.held[0] if len(self.held) == 1 else b"".join(self.held)
+        if self.held_size <= self.max_total and self.reader.write_whole(body):
+            self.held = None
+            await self.reader.flush()
+        else:
+            await self.release()

@@ -286,6 +286,43 @@ def _banner(
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
+class _Listeners:
+    """The uvicorn servers of one gate, started and stopped together."""
+
+    def __init__(self, servers: dict[str, _Server]) -> None:
+        self.servers = servers
+        self.stopping = asyncio.Event()
+        self.failed: list[str] = []
+
+    def on_signal(self, sig: signal.Signals) -> None:
+        log.info(
+            "received %s: stop accepting, finish in-flight requests",
+            sig.name,
+            extra={"event": "shutdown"},
+        )
+        for server in self.servers.values():
+            if server.should_exit:
+                server.force_exit = True  # second signal: stop waiting
+            server.should_exit = True
+        self.stopping.set()
+
+    async def run_one(self, name: str, server: _Server) -> None:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits on bind errors; take the others down too
+            self.failed.append(name)
+            for other in self.servers.values():
+                other.should_exit = True
+
+    async def started(self) -> bool:
+        """True once every listener is up; False if one failed or a stop came first."""
+        while not all(s.started for s in self.servers.values()):
+            if self.failed or self.stopping.is_set():
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
+
 async def _serve_all(
     settings: ServerSettings,
     apps: GateApps,
@@ -293,54 +330,32 @@ async def _serve_all(
     ready: Prepared,
     reloader: Reloader | None = None,
 ) -> int:
-    servers = {lst.name: _Server(_config(settings, lst, apps.metrics)) for lst in listeners}
+    group = _Listeners(
+        {lst.name: _Server(_config(settings, lst, apps.metrics)) for lst in listeners}
+    )
     loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-
-    def on_signal(sig: signal.Signals) -> None:
-        log.info(
-            "received %s: stop accepting, finish in-flight requests",
-            sig.name,
-            extra={"event": "shutdown"},
-        )
-        for server in servers.values():
-            if server.should_exit:
-                server.force_exit = True  # second signal: stop waiting
-            server.should_exit = True
-        stopping.set()
-
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
+        loop.add_signal_handler(sig, group.on_signal, sig)
     watcher: asyncio.Task[None] | None = None
     if reloader is not None:  # SIGHUP: reload the bundle and trust store now
         loop.add_signal_handler(signal.SIGHUP, reloader.request)
         watcher = loop.create_task(reloader.run(), name="reload")
-    failed: list[str] = []
-
-    async def run_one(name: str, server: _Server) -> None:
-        try:
-            await server.serve()
-        except SystemExit:  # uvicorn exits on bind errors; take the others down too
-            failed.append(name)
-            for other in servers.values():
-                other.should_exit = True
 
     async def announce() -> None:
-        while not all(s.started for s in servers.values()):
-            if failed or stopping.is_set():
-                return
-            await asyncio.sleep(0.02)
-        _banner(settings, servers, ready, apps.gate.state)
+        if await group.started():
+            _banner(settings, group.servers, ready, apps.gate.state)
 
-    await asyncio.gather(announce(), *(run_one(n, s) for n, s in servers.items()))
+    await asyncio.gather(announce(), *(group.run_one(n, s) for n, s in group.servers.items()))
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.remove_signal_handler(sig)
     if watcher is not None:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-    if failed:
-        log.error("listener(s) failed to start: %s", ", ".join(failed), extra={"event": "exit"})
+    if group.failed:
+        log.error(
+            "listener(s) failed to start: %s", ", ".join(group.failed), extra={"event": "exit"}
+        )
         return EXIT_FAILED
     return EXIT_OK
 

@@ -179,28 +179,6 @@ def _object_prefix(
     return h
 
 
-_RESTAMPED = frozenset(("request_id", "timestamp"))
-
-
-def restamp(decision: Decision, request_id: str, timestamp: str) -> Decision:
-    """`decision.model_copy(update={"request_id": ..., "timestamp": ...})`, at a third of the cost.
-
-    The same shallow copy pydantic's `__copy__` makes (fields dict, fields-set, no extra, no
-    private state: Decision forbids extra fields and has no private attributes), without its
-    generic copy() calls; every cache hit pays it. Tests hold it equal to `model_copy`.
-    """
-    new = Decision.__new__(Decision)
-    fields = decision.__dict__.copy()
-    fields["request_id"] = request_id
-    fields["timestamp"] = timestamp
-    setattr_ = object.__setattr__
-    setattr_(new, "__dict__", fields)
-    setattr_(new, "__pydantic_extra__", None)
-    setattr_(new, "__pydantic_fields_set__", decision.__pydantic_fields_set__ | _RESTAMPED)
-    setattr_(new, "__pydantic_private__", None)
-    return new
-
-
 class DecisionCache:
     """Thread-safe LRU with TTL; returns a copy re-stamped with the new request id and time."""
 
@@ -226,7 +204,8 @@ class DecisionCache:
                 return None
             self._items.move_to_end(key)
             self.hits += 1
-        return restamp(decision, request_id, utc_timestamp())
+        # pydantic's own copy (1.5 us; a hand-made one saved 0.7 us a hit, under 1% of one)
+        return decision.model_copy(update={"request_id": request_id, "timestamp": utc_timestamp()})
 
     def clear(self) -> None:
         """Drop every entry (after a reload: entries under the old identity are dead weight)."""

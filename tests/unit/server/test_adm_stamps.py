@@ -21,12 +21,21 @@ from tests.integration.test_examples_parity import migration_request
 from webhook.contracts.decision import Decision, Reason, Step
 from webhook.pipelines import Engine
 from webhook.pipelines.report import rfc3339
-from webhook.server.cache import DecisionCache, restamp
+from webhook.server.cache import DecisionCache
 from webhook.server.logs import AccessLog, access_line, log_timestamp, utc_timestamp
 from webhook.server.metrics import GateMetrics
 from webhook.server.objects import SnapshotPolicy, convert
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def cache_hit(decision: Decision, request_id: str) -> Decision:
+    """What a DecisionCache hands out for `decision` under a new request id."""
+    cache = DecisionCache(60)
+    cache.put("k", decision)
+    hit = cache.get("k", request_id)
+    assert hit is not None
+    return hit
 
 
 def engine_decision(folder: str) -> Decision:
@@ -38,10 +47,10 @@ def engine_decision(folder: str) -> Decision:
 
 
 @pytest.mark.parametrize("folder", ["t1_good", "t1_bad_tls_disabled"])
-def test_restamp_is_model_copy(folder: str) -> None:
+def test_a_cache_hit_is_the_stored_decision_restamped(folder: str) -> None:
     original = engine_decision(folder)
-    ts = "2030-01-02T03:04:05.000006Z"
-    fast = restamp(original, "second", ts)
+    fast = cache_hit(original, "second")
+    ts = fast.timestamp
     slow = original.model_copy(update={"request_id": "second", "timestamp": ts})
     assert fast == slow
     assert fast.model_dump(mode="json") == slow.model_dump(mode="json")
@@ -54,7 +63,7 @@ def test_restamp_is_model_copy(folder: str) -> None:
 
 
 def test_a_restamped_decision_is_still_frozen_and_copyable() -> None:
-    hit = restamp(engine_decision("t1_good"), "r", "t")
+    hit = cache_hit(engine_decision("t1_good"), "r")
     with pytest.raises(ValueError, match="frozen"):
         hit.request_id = "other"  # type: ignore[misc]
     blocked = hit.model_copy(update={"decision": "BLOCK"})
@@ -192,6 +201,6 @@ def test_access_log_writes_one_line_to_stderr(
 
 
 def test_an_unused_reason_and_step_keep_their_types() -> None:
-    hit = restamp(engine_decision("t1_bad_tls_disabled"), "r", "t")
+    hit = cache_hit(engine_decision("t1_bad_tls_disabled"), "r")
     assert all(isinstance(r, Reason) for r in hit.reasons)
     assert all(isinstance(s, Step) for s in hit.steps)

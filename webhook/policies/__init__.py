@@ -10,6 +10,7 @@ Adding a policy = one `@register(...)` check function + one bundle entry + its t
 (see docs/policies.md).
 """
 
+from webhook.contracts.env import ENVS, Env
 from webhook.policies.bundle import (
     API_VERSION,
     MAX_BUNDLE_BYTES,
@@ -18,7 +19,7 @@ from webhook.policies.bundle import (
     default_bundle,
     load_bundle,
 )
-from webhook.policies.context import ENVS, Env, PolicyContext, SignatureFacts
+from webhook.policies.context import PolicyContext, SignatureFacts
 from webhook.policies.engine import Finding, enforced, evaluate
 from webhook.policies.registry import REGISTRY, CheckSpec, Param, Registry, Violation, register
 

@@ -15,11 +15,11 @@ from typing import Literal
 import yaml
 from pydantic import ValidationError
 
+from webhook.contracts.env import Env
 from webhook.contracts.limits import ParseLimits
 from webhook.contracts.strict import load_yaml
 from webhook.errors import GateError, UsageError
 from webhook.pipelines.inputs import CONFIG_FILE, MANIFEST_FILE, REPLICATION_FILE
-from webhook.policies.context import Env
 from webhook.policytest.model import Case, Expect, Suite
 from webhook.policytest.yamlpos import compose, line_of, parse_path
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
+from webhook.contracts.env import ENVS
 from webhook.contracts.reasons import BUILTIN_REASONS
 from webhook.contracts.strict import load_yaml
 from webhook.policies import PolicyBundle
-from webhook.policies.context import ENVS
 
 
 def _plain(value: Any) -> Any:

@@ -26,8 +26,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope
 
 from webhook.contracts.decision import Decision, Reason, Scenario
+from webhook.contracts.env import Env
 from webhook.pipelines import Engine
-from webhook.policies.context import Env
 from webhook.server.admission_types import (
     API_VERSION,
     KIND,

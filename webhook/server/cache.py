@@ -34,10 +34,10 @@ from typing import Any
 import orjson
 
 from webhook.contracts.decision import Decision
+from webhook.contracts.env import ENVS, Env
 from webhook.integrity.pinned import PinnedSource
 from webhook.pipelines import Engine, MigrationInputs, ReplicationInputs
 from webhook.pipelines.statement import statement_expires
-from webhook.policies.context import ENVS, Env
 from webhook.server.logs import utc_timestamp
 
 MAX_ENTRIES = 256

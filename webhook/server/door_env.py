@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from webhook.policies.context import ENVS, Env
+from webhook.contracts.env import ENVS, Env
 from webhook.server.auth import Principal
 from webhook.server.http import HTTPError
 

@@ -30,7 +30,6 @@ from webhook.server.snapshots import open_snapshot
 from webhook.server.snapshots import sibling_wal_files as snapshot_wal_files
 
 GROUP = "migrationgate.io"
-VERSION = "v1alpha1"
 SCENARIO_LABEL = "migrationgate.io/scenario"
 CM_ATTESTATION = "attestation.dsse.json"
 CM_SNAPSHOT_URI = "snapshot.uri"
@@ -159,14 +158,6 @@ def migration_request(obj: Mapping[str, Any]) -> Converted:
         reasons=tuple(reasons),
         subject=subject,
     )
-
-
-def resolve_snapshot_uri(
-    uri: object, policy: SnapshotPolicy
-) -> tuple[PinnedFile | None, str | None]:
-    """(file, None) if admission may hash it, else (None, why not); see `snapshots`."""
-    opened = open_snapshot(uri, policy.root, policy.max_bytes)
-    return opened.file, opened.why
 
 
 def sibling_wal_files(snapshot: PinnedFile) -> dict[str, BeneathFile]:

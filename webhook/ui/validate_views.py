@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from webhook.audit import AuditQuery
 from webhook.contracts.decision import Decision
-from webhook.policies.context import ENVS
+from webhook.contracts.env import ENVS
 from webhook.server.api import decision_body
 from webhook.server.http import HTTPError
 from webhook.server.uploads import Upload

@@ -59,6 +59,6 @@ def test_env_is_in_the_help_and_no_environment_variable_sets_it(
 def test_env_choices_are_the_policies_envs() -> None:
     """The CLI names the envs itself (importing the policies is slow); they must stay equal."""
     from webhook.cli.validate import ENV_CHOICES
-    from webhook.policies.context import ENVS
+    from webhook.contracts.env import ENVS
 
     assert ENV_CHOICES == ENVS

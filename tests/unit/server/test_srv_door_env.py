@@ -21,8 +21,8 @@ import pytest
 from tests.integration.test_examples_parity import migration_request
 from webhook.audit import open_store
 from webhook.contracts.decision import Decision
+from webhook.contracts.env import Env
 from webhook.pipelines import Engine, MigrationInputs
-from webhook.policies.context import Env
 from webhook.server.admission import ADMISSION_PATH, STAGING_ADMISSION_PATH
 from webhook.server.app import GateApps, build_apps
 from webhook.server.auth import Principal, TokenStore, hash_token

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from webhook.integrity.pinned import PinnedFile
 from webhook.pipelines import MigrationInputs, ReplicationInputs
 from webhook.server.objects import (
     ObjectError,
@@ -16,8 +17,8 @@ from webhook.server.objects import (
     gated_kind,
     migration_request,
     replication_request,
-    resolve_snapshot_uri,
 )
+from webhook.server.snapshots import open_snapshot
 
 CONFIG = "app_id: payments\nenv: prod\n# exact bytes, comments included\n"
 SPEC = {"appId": "payments", "env": "prod", "version": "4.2.0", "configSha256": "a" * 64}
@@ -102,6 +103,13 @@ def test_replication_request_and_snapshot_uris(tmp_path: Path) -> None:
     outside = tmp_path / "outside.tar.gz"
     outside.write_bytes(b"y")
     policy = SnapshotPolicy(root, 1000)
+
+    def resolve_snapshot_uri(
+        uri: str, policy: SnapshotPolicy
+    ) -> tuple[PinnedFile | None, str | None]:
+        opened = open_snapshot(uri, policy.root, policy.max_bytes)
+        return opened.file, opened.why
+
     pinned, why = resolve_snapshot_uri(snap.as_uri(), policy)
     assert why is None and pinned is not None and pinned.name == str(snap)
     assert resolve_snapshot_uri(outside.as_uri(), policy)[0] is None

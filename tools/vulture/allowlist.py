@@ -71,17 +71,6 @@ _.itersize  # audit/pg/read.py: psycopg server-side cursor setting
 
 _.connect_kwargs  # audit/target.py: called as target.connect_kwargs() by audit/pg/conn.py
 
-# Used only by tests today. Listed so `make lint` passes; each is to be removed (its test then
-# asserting through the public API) or used: issue 18 follow-up. Do not add to this section.
-_.iter_records  # audit/store.py, audit/pg/store.py: both backends, no caller left
-_.stale_heads  # audit/pg/writer.py: read by tests/postgres
-_.emitted  # audit/store.py Appended: read by tests/unit/audit
-_.scoped  # server/auth.py: read by tests/unit/server/test_srv_door_env.py
-_.ids  # policies/bundle.py: tests and the reason registry test
-_.unregister  # policies/registry.py: test fixtures and bench/cel_cost.py
-_.token_file_path  # server/settings.py: tests/unit/server/test_srv_settings.py
-NOTICE_REASONS  # contracts/reasons.py: tests/unit/pipelines/test_reason_registry.py
-ensure_encodable  # audit/text.py: tests/unit/audit/test_audit_text.py
-worst_case_bytes  # audit/bound.py: tests/unit/audit/test_audit_text.py
-resolve_snapshot_uri  # server/objects.py: tests/unit/server/test_srv_objects.py
-VERSION  # server/objects.py: bench/snapshots.py and tests/e2e
+# The registry's inverse of register(): bench/cel_cost.py registers its generated checks and
+# takes them back out (as do test fixtures), so one process can measure several bundles
+_.unregister  # policies/registry.py

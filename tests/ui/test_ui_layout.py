@@ -11,8 +11,10 @@ PAGES = ("/ui/", "/ui/migration", "/ui/replication", "/ui/audit", "/ui/alerts")
 def test_keyboard_only_sign_in_and_navigation(browser: Browser) -> None:
     b = browser
     b.page.goto(b.url("/ui/login"))
-    # the token field has the focus on arrival: type and press Enter
-    assert b.page.evaluate("document.activeElement.id") == "token"
+    # the token field has the focus on arrival (Chromium runs autofocus after the first layout,
+    # which a cold browser may not have done when goto returns: wait for it, up to 5 s)
+    b.page.wait_for_function("document.activeElement && document.activeElement.id === 'token'",
+                             timeout=5000)  # fmt: skip
     b.page.keyboard.type(TOKENS["operator"])
     b.page.keyboard.press("Enter")
     b.page.wait_for_url(b.url("/ui/"))

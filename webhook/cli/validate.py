@@ -123,12 +123,17 @@ class Recorder:
     """Records each decision where the CLI's store rule says, or counts it as not recorded."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.choice = choose(args.audit_db)
         self.skip = args.no_audit
         self.store = None
         self.unrecorded = 0
-        if not self.skip and (self.choice.explicit or exists(self.choice.location)):
-            self.store = open_location(self.choice.location)
+        #: where the store is (or would be); `--no-audit` never looks, so it never loads the
+        #: server's settings (the default location) just to say nothing of it
+        self.location = ""
+        if not self.skip:
+            choice = choose(args.audit_db)
+            self.location = choice.location
+            if choice.explicit or exists(choice.location):
+                self.store = open_location(choice.location)
 
     def record(self, decision: Decision) -> Decision:
         """With a store, the decision only stands once it is recorded (a failed write BLOCKs)."""
@@ -149,7 +154,7 @@ class Recorder:
         else:
             not_recorded(
                 what,
-                f"no audit store at {self.choice.location} (the server's default; pass "
+                f"no audit store at {self.location} (the server's default; pass "
                 "--audit-db PATH|URL to record, or --no-audit)",
             )
 

@@ -18,7 +18,6 @@ from webhook.integrity import TrustStore
 from webhook.pipelines.cache import InputCache
 from webhook.pipelines.inputs import MigrationInputs, ReplicationInputs
 from webhook.pipelines.migration import run_migration
-from webhook.pipelines.replication import run_replication
 from webhook.pipelines.report import Report
 from webhook.pipelines.runtime import Runtime
 from webhook.policies import MAX_BUNDLE_BYTES, PolicyBundle, default_bundle, load_bundle
@@ -154,6 +153,10 @@ class Engine:
         now: datetime | None = None,
     ) -> Decision:
         """Decide T2 for the door's `env`; the attestation must sign that env (predicate.env)."""
+        # on first use: the T2 pipeline (and the archive inspector under it) is not loaded by
+        # a process that only decides migrations, such as `migration-gate validate migration`
+        from webhook.pipelines.replication import run_replication  # noqa: PLC0415
+
         return self._decide(
             "T2",
             lambda r: run_replication(inputs, r, self._runtime),

@@ -1,15 +1,17 @@
 """CPU per durable audit record on the event-loop path (B1c's floor without HTTP).
 
 Usage: .venv/bin/python -m bench.audit_cpu [--records N] [--concurrency C] [--rounds R]
-       [--loop uvloop|asyncio] [--profile] [--dir DIR]
+       [--loop uvloop|asyncio] [--work-us US] [--profile] [--dir DIR]
 
 C tasks on one event loop record N decisions through `record_decision_async` into a fresh
 SQLite store (WAL, synchronous=FULL), each decision re-stamped as a decision-cache hit is (the
-floor's `bench/baselines/apps.py: admission_audited_app` without the HTTP around it). Printed
-per round: process CPU (user+sys) per record, the loop thread's and the writer thread's share
-(Linux: /proc), the batches the writer committed, and wall time. CPU, not wall, is the figure:
-on a server pinned to one core it is what each request costs. `--profile` adds a cProfile of
-each thread (its overhead inflates every figure; read it for shares, not for microseconds).
+floor's `bench/baselines/apps.py: admission_audited_app` without the HTTP around it;
+`--work-us` adds the CPU the rest of a request costs, so batches form as under load). Printed
+per round: process CPU (user+sys) per record (that work included), the loop thread's and the
+writer thread's share (Linux: /proc), the batches the writer committed, and wall time. CPU,
+not wall, is the figure: on a server pinned to one core it is what each request costs.
+`--profile` adds a cProfile of each thread (its overhead inflates every figure; read it for
+shares, not for microseconds).
 The JSON lines go to /dev/null, as the floor's go to a log file.
 """
 
@@ -88,11 +90,22 @@ def instrument(store: AuditStore, profiles: list[cProfile.Profile] | None) -> li
     return sizes
 
 
-async def record_all(store: AuditStore, decision: Decision, n: int, c: int, start: int) -> None:
+def burn(seconds: float) -> None:
+    """Spend `seconds` of this thread's CPU: the rest of a request (HTTP, TLS) when modelled."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+async def record_all(store: AuditStore, decision: Decision, n: int, c: int, *, start: int,
+                     work_s: float = 0.0) -> None:
     numbers = iter(range(start, start + n))
 
     async def worker() -> None:
         for i in numbers:
+            if work_s:
+                burn(work_s)
+                await asyncio.sleep(0)  # the response is written, the next request read
             stamped = decision.model_copy(update={
                 "request_id": f"{i:08x}-7c1e-4b8a-9f3d-5e2a1c0b9d8e",
                 "timestamp": datetime.now(UTC).isoformat()})
@@ -111,12 +124,13 @@ def one_round(path: Path, decision: Decision, args: argparse.Namespace) -> str:
     main_prof = cProfile.Profile() if args.profile else None
 
     async def go() -> tuple[float, float, dict[str, float], dict[str, float]]:
-        await record_all(store, decision, 200, args.concurrency, 0)  # writer started, warm
+        await record_all(store, decision, 200, args.concurrency, start=0)  # writer started, warm
         sizes.clear()
         cpu0, wall0, th0 = os.times(), time.perf_counter(), thread_cpu()
         if main_prof:
             main_prof.enable()
-        await record_all(store, decision, args.records, args.concurrency, 10**6)
+        await record_all(store, decision, args.records, args.concurrency, start=10**6,
+                         work_s=args.work_us / 1e6)
         if main_prof:
             main_prof.disable()
         cpu1, wall1, th1 = os.times(), time.perf_counter(), thread_cpu()
@@ -153,6 +167,9 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
+    ap.add_argument("--work-us", type=float, default=0.0,
+                    help="CPU each request spends on the loop besides its record (the floor's "
+                         "HTTP/TLS work, ~100 us in B1c); with it batches form as under load")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--dir", type=Path, default=None, help="where the stores go (default: tmp)")

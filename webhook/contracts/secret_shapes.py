@@ -208,7 +208,15 @@ _TOKEN_RULES: tuple[tuple[str, str], ...] = (
     ),
     ("an HTTP credential", r"(?i:bearer|basic)[ \t]{1,8}[A-Za-z0-9._~+/-]{16}"),
 )
-_RULES = tuple(re.compile(rx) for _, rx in _TOKEN_RULES)
+
+
+# memo: one entry; compiling the rules one by one costs ~5 ms, paid on the first hit, not at import
+@functools.cache
+def _rules() -> tuple[re.Pattern[str], ...]:
+    """Each rule on its own, to name a `_TOKENS` hit (hits are rare; a clean config never asks)."""
+    return tuple(re.compile(rx) for _, rx in _TOKEN_RULES)
+
+
 #: a key block anywhere; every other token only where a run of [A-Za-z0-9_] starts. The
 #: lookahead, then the lookbehind, make every other position one cheap test; no groups inside
 #: the alternation, so the engine's first-literal test skips the alternatives that cannot start
@@ -289,7 +297,7 @@ def _windowed(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
 
 def _what(text: str, pos: int) -> str:
     """Which rule a `_TOKENS` hit is (only run on hits, which are rare)."""
-    for (what, _), rule in zip(_TOKEN_RULES, _RULES, strict=True):
+    for (what, _), rule in zip(_TOKEN_RULES, _rules(), strict=True):
         if rule.match(text, pos):
             return what
     return "a secret token"

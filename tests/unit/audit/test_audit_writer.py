@@ -73,3 +73,38 @@ def test_a_caller_that_gave_up_is_never_written(db: Path) -> None:
     conn.close()
     assert ids == ["req-000001"] and not first_error  # the claimed record waited and landed
     assert verify_path(db).ok
+
+
+def test_a_head_moved_by_another_writer_is_read_again(db: Path) -> None:
+    """Each writer chains onto the head it committed last without reading it; when another
+    connection appended meanwhile, the chain trigger refuses the row and the head is read."""
+    first, second = open_store(db), open_store(db)
+    try:
+        seqs = [
+            (first if i % 3 else second).append(make_decision(i), source="api", dry_run=False).seq
+            for i in range(1, 13)
+        ]
+    finally:
+        first.close()
+        second.close()
+    assert seqs == list(range(1, 13))
+    result = verify_path(db)
+    assert result.ok and result.checked == 12
+
+
+def test_a_refusal_with_the_head_unmoved_fails_the_batch(db: Path) -> None:
+    """Only a moved head is retried: any other refusal of the insert is the batch's failure."""
+    store = open_store(db)
+    try:
+        assert store.append(make_decision(1), source="api", dry_run=False).seq == 1
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
+        )
+        other.close()
+        with pytest.raises(AuditWriteError, match="refused by test"):
+            store.append(make_decision(2), source="api", dry_run=False)
+    finally:
+        store.close()
+    assert verify_path(db).checked == 1

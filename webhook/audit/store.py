@@ -102,11 +102,8 @@ class AuditStore:
 
     def append(self, decision: Decision, *, source: Source, dry_run: bool) -> AuditRecord:
         """Chain and commit one record; returns only once it is durable (AuditWriteError if not)."""
-        writer = self._writer_for(source)
-        with writer.encoding():
-            prepared = self._encoder.prepare(decision, source=source, dry_run=dry_run)
-        position = writer.submit(prepared)
-        return recorded(prepared, position, source=source, dry_run=dry_run)
+        done = append_blocking(self, decision, source=source, dry_run=dry_run)
+        return recorded(done.record, done.position, source=source, dry_run=dry_run)
 
     async def append_async(
         self,
@@ -222,6 +219,17 @@ class AuditStore:
         except sqlite3.Error as exc:
             error = AuditReadError(f"unreadable: {describe(exc)}", file=str(self.path))
             return VerifyResult(ok=False, checked=0, readable=False, reason=error.diagnostics())
+
+
+def append_blocking(
+    store: AuditStore, decision: Decision, *, source: Source, dry_run: bool
+) -> Appended:
+    """`AuditStore.append` up to the commit: the position and the encoded record, whose `line`
+    is the record's JSON line without encoding the record again (`record_decision`'s line)."""
+    writer = store._writer_for(source)
+    with writer.encoding():
+        prepared = store._encoder.prepare(decision, source=source, dry_run=dry_run)
+    return Appended(writer.submit(prepared), prepared)
 
 
 def _seq(seq: int) -> int:

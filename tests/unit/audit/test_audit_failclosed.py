@@ -24,6 +24,7 @@ from webhook.audit import (
     record_decision,
     verify_path,
 )
+from webhook.audit.canonical import canonical_json
 from webhook.contracts.decision import Decision
 from webhook.errors import ConfigError
 
@@ -302,6 +303,18 @@ def test_success_returns_the_decision_unchanged_and_emits_the_record(store: Audi
     (stored,) = store.query(AuditQuery()).records
     assert line == stored.model_dump(mode="json")
     assert line["seq"] == 1 and line["source"] == "admission"
+
+
+def test_the_line_is_the_stored_record_byte_for_byte(store: AuditStore) -> None:
+    """The blocking path's line (assembled from the record's encoding) is the canonical JSON of
+    the record as stored, escapes included."""
+    lines: list[str] = []
+    warn = reason("p").model_copy(update={"message": "caf\u00e9 \u2603", "action": "warn"})
+    for i, d in enumerate([make_decision(1), make_decision(2, verdict="BLOCK", warnings=(warn,))]):
+        record_decision(store, d, source="cli", dry_run=i == 1, emit=lines.append)
+    records = sorted(store.query(AuditQuery()).records, key=lambda r: r.seq)
+    assert lines == [canonical_json(r.model_dump(mode="json")) for r in records]
+    assert "\\u2603" in lines[1]
 
 
 def test_unknown_source_is_a_write_failure(store: AuditStore) -> None:

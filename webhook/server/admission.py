@@ -12,22 +12,25 @@ A malformed review is not a denial: it gets HTTP 400 with a message and no decis
 A well-formed review of a gated kind always gets a decision (audited, counted); anything else
 (other kinds, DELETE/CONNECT) is allowed untouched, counted but not audited, because the gate
 has no opinion on it and the chart's webhook configuration does not send it on purpose.
+
+One request, in order (`AdmissionDoor.handle`): receive (`_receive`: media type, length, body)
+-> parse (`_parse`: JSON, then `parse_review`) -> key and look up (`Gate.key`, `Gate.recall`: a
+T1 object before conversion) -> convert (`_convert`, `objects.convert`) -> decide (`Gate.decide`:
+the engine, door reasons merged, remembered) -> record (`Gate.settle`/`decide`: the audit append,
+fail closed) -> answer (`build_response`, `response_bytes`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope
+from starlette.types import Receive, Scope
 
 from webhook.contracts.decision import Decision, Reason, Scenario
 from webhook.contracts.env import Env
-from webhook.pipelines import Engine
 from webhook.server.admission_types import (
     API_VERSION,
     KIND,
@@ -37,9 +40,8 @@ from webhook.server.admission_types import (
     AdmissionReviewResponse,
     AdmissionUID,
 )
-from webhook.server.cache import DecisionCache, evaluate, object_key
-from webhook.server.direct import DirectRoute
-from webhook.server.gate import Gate, door_decision, merge
+from webhook.server.cache import Material, inputs_material, object_material
+from webhook.server.gate import Gate, door_block
 from webhook.server.http import (
     HTTPError,
     check_length,
@@ -48,14 +50,12 @@ from webhook.server.http import (
     lone_surrogate_path,
     parse_json,
     read_body,
-    read_raw_body,
-    require_media_type,
     scope_headers,
 )
-from webhook.server.logs import AccessLog
 from webhook.server.objects import (
     SCENARIO_LABEL,
     Converted,
+    Kind,
     ObjectError,
     SnapshotPolicy,
     convert,
@@ -193,7 +193,7 @@ def response_bytes(review: AdmissionReviewResponse) -> bytes:
 
 
 class AdmissionDoor:
-    """The endpoint, bound to a Gate and the admission settings."""
+    """The endpoint, bound to a Gate and the admission settings: `handle` is the whole door."""
 
     def __init__(
         self,
@@ -209,26 +209,30 @@ class AdmissionDoor:
         self.deadline = deadline
         self.snapshots = snapshots
 
-    async def validate(self, request: Request) -> Response:
-        """The Starlette endpoint (same answer as `AdmissionApp`'s direct path)."""
-        env = path_env(request.scope["path"])
-        require_media_type(request, "application/json")
-        body = await read_body(request, self.max_body)
-        content = await self.answer(body, request.scope.setdefault("state", {}), env=env)
-        return Response(content, media_type="application/json")
+    async def handle(
+        self, scope: Scope, receive: Receive, state: dict[str, Any]
+    ) -> tuple[int, bytes]:
+        """receive -> parse -> (convert -> decide -> record: `review`) -> answer.
 
-    async def validate_raw(self, scope: Scope, receive: Receive, state: dict[str, Any]) -> bytes:
-        """`validate` on raw ASGI: same checks in the same order, same errors."""
+        The one handler of both paths, served raw (`DirectRoute`) and by Starlette (`route`).
+        `state["decision"]` is set for the access line."""
         env = path_env(scope["path"])
+        body = await self._receive(scope, receive)
+        req, plain = await self._parse(body)
+        decision = await self.review(req, env=env, plain=plain)
+        state["decision"] = decision.decision if decision is not None else "SKIP"
+        return 200, response_bytes(build_response(req["uid"], decision))
+
+    async def _receive(self, scope: Scope, receive: Receive) -> bytes:
+        """Media type (415), declared (413, 400) and actual (413) length, then the body."""
         content_type, length = scope_headers(scope, b"content-type", b"content-length")
         check_media_type((content_type or "").split(";", 1)[0].strip().lower(), "application/json")
         check_length(length, self.max_body)
-        body = await read_raw_body(receive, self.max_body)
-        return await self.answer(body, state, env=env)
+        return await read_body(receive, self.max_body)
 
-    async def answer(self, body: bytes, state: dict[str, Any], *, env: Env) -> bytes:
-        """The AdmissionReview response body for a request body to the `env` door;
-        `state["decision"]` set."""
+    async def _parse(self, body: bytes) -> tuple[AdmissionRequest, bool]:
+        """The review's request, strictly checked (ReviewError: 400), and `plain` (see
+        `parse_json`); a large body is parsed off the loop."""
         try:
             if len(body) > THREAD_PARSE_BYTES:
                 doc, plain = await self.gate.offload("admission", lambda: parse_json(body))
@@ -239,19 +243,16 @@ class AdmissionDoor:
         where = None if plain else lone_surrogate_path(doc)  # orjson refuses them: plain has none
         if where is not None:
             raise ReviewError(f"{where} holds a lone surrogate: text must be valid Unicode")
-        review = parse_review(doc)
-        req = review["request"]
-        decision = await self.review(req, env=env, plain=plain)
-        state["decision"] = decision.decision if decision is not None else "SKIP"
-        return response_bytes(build_response(req["uid"], decision))
+        return parse_review(doc)["request"], plain
 
     async def review(
         self, req: AdmissionRequest, *, env: Env, plain: bool = False
     ) -> Decision | None:
-        """The decision for a parsed request to the `env` door (None: not gated).
+        """The recorded decision for a parsed request to the `env` door (None: not gated).
 
-        `env` is required: only the path the apiserver called may say it. `plain`: see
-        `parse_json`."""
+        A T1 object is keyed before conversion, so a repeat skips it; a T2 one after (its key is
+        the identity of the files it names). `env` is required: only the path the apiserver
+        called may say it. `plain`: see `parse_json`."""
         gvk = req["kind"]
         obj = req.get("object")
         op = req["operation"]
@@ -259,103 +260,76 @@ class AdmissionDoor:
         if kind is None or op not in ("CREATE", "UPDATE"):
             self.gate.metrics.admission_skipped.labels(kind or "other", op).inc()
             return None
-        uid = req["uid"]
-        dry_run = bool(req.get("dryRun", False))
-        key = self._object_key(kind, obj, dry_run, plain, env)
-        if key is not None:
-            hit = self.cache.get(key, uid)
-            if hit is not None:  # same spec/data seen: no conversion, no engine, no thread hop
-                return await self.gate.decide(
-                    _never, scenario=hit.scenario, request_id=uid, source="admission",
-                    dry_run=dry_run, budget=self.deadline, hit=hit,
-                )  # fmt: skip
+        ask = self.gate.ask(
+            "admission", req["uid"], env, dry_run=bool(req.get("dryRun", False)),
+            budget=self.deadline,
+        )  # fmt: skip
+        key = self.gate.key(ask, _material(kind, obj, plain))
+        hit = self.gate.recall(ask, key)
+        if hit is not None:  # same spec/data seen: no conversion, no engine, no thread hop
+            return await self.gate.settle(ask, hit)
         try:
-            if obj is None:
-                raise ObjectError(
-                    "T2" if kind == "ReplicationRequest" else "T1",
-                    "request.object",
-                    f"{op} of a {kind} carries no object",
-                )
-            if kind == "ReplicationRequest":  # resolves and stats files: not on the loop
-                converted = await self.gate.offload(
-                    "admission", lambda: convert(kind, obj, self.snapshots)
-                )
-            else:
-                converted = convert(kind, obj, self.snapshots)
+            converted, material = await self._convert(kind, obj, op)
         except ObjectError as exc:
-            return await self._deny_shape(uid, exc, dry_run, env)
-        except (AttributeError, TypeError, KeyError) as exc:
-            scenario: Scenario = "T2" if kind == "ReplicationRequest" else "T1"
-            err = ObjectError(scenario, "object", f"unreadable {kind}: {type(exc).__name__}")
-            return await self._deny_shape(uid, err, dry_run, env)
+            refusal = door_block(
+                ask, exc.scenario, policy="input-invalid", field=exc.field, message=exc.message,
+                step="object", subject={"env": ask.env},
+            )  # fmt: skip
+            return await self.gate.settle(ask, refusal)
+        if key is None and material is not None:
+            key = self.gate.key(ask, material)
+            hit = self.gate.recall(ask, key)
+            if hit is not None:
+                return await self.gate.settle(ask, hit)
         return await self.gate.decide(
-            _runner(converted, uid, dry_run, self.cache, key, env=env),
-            scenario=converted.scenario,
-            request_id=uid,
-            source="admission",
-            dry_run=dry_run,
+            ask, converted.inputs, reasons=converted.reasons, warnings=converted.warnings,
             # a door-made BLOCK (gate unconfigured, deadline backstop) names the door's env, never
             # the env the object claims
-            subject={**converted.subject, "env": env},
-            budget=self.deadline,
-        )
-
-    def _object_key(
-        self, kind: str, obj: Mapping[str, Any] | None, dry_run: bool, plain: bool, env: Env
-    ) -> str | None:
-        if obj is None or self.cache.ttl <= 0 or self.gate.state.engine is None:
-            return None
-        label = None
-        if kind == "ConfigMap":
-            label = obj["metadata"]["labels"][SCENARIO_LABEL]  # gated_kind checked the path
-        return object_key(
-            kind, obj, label=label, bundle=self.gate.cache_id, dry_run=dry_run, env=env, plain=plain
-        )
-
-    async def _deny_shape(self, uid: str, exc: ObjectError, dry_run: bool, env: Env) -> Decision:
-        reason = Reason(
-            policy="input-invalid", severity="high", field=exc.field, message=exc.message
-        )
-        decision = door_decision(
-            exc.scenario, uid, [reason], bundle=self.gate.bundle, dry_run=dry_run, step="object",
-            subject={"env": env},
+            subject={**converted.subject, "env": env}, key=key,
         )  # fmt: skip
 
-        def run(_engine: Engine, _deadline: float | None) -> Decision:
-            return decision
+    async def _convert(
+        self, kind: Kind, obj: Mapping[str, Any] | None, op: str
+    ) -> tuple[Converted, Material | None]:
+        """The engine inputs and door reasons, plus the key material of a replication that
+        hashed a local snapshot with no door reason (else None: a T1 object was keyed before
+        conversion; anything with door reasons or warnings is not cached by its inputs, since
+        the inputs alone do not say what the door found). ObjectError for an unusable shape."""
+        scenario: Scenario = "T1" if _t1(kind, obj) else "T2"
+        if obj is None:
+            raise ObjectError(scenario, "request.object", f"{op} of a {kind} carries no object")
 
-        return await self.gate.decide(
-            run,
-            scenario=exc.scenario,
-            request_id=uid,
-            source="admission",
-            dry_run=dry_run,
-            subject={"env": env},
-            budget=self.deadline,
-        )
+        def work() -> tuple[Converted, Material | None]:
+            try:
+                converted = convert(kind, obj, self.snapshots)
+            except (AttributeError, TypeError, KeyError) as exc:
+                raise ObjectError(
+                    scenario, "object", f"unreadable {kind}: {type(exc).__name__}"
+                ) from None
+            keyable = scenario == "T2" and not converted.reasons and not converted.warnings
+            return converted, inputs_material(converted.inputs) if keyable else None
+
+        if scenario == "T1":
+            return work()
+        return await self.gate.offload("admission", work)  # resolves and stats files
 
 
-class AdmissionApp(DirectRoute):
-    """The admission listener: `POST` to each of `ADMISSION_PATHS` served straight on ASGI.
+def _t1(kind: Kind, obj: Mapping[str, Any] | None) -> bool:
+    if kind == "ConfigMap":
+        return _label(obj) != "replication"
+    return kind == "MigrationRequest"
 
-    Same behaviour as the Starlette route (body limit 413, media type 415, malformed review 400,
-    `X-Request-ID`, duration metric, one access line) without its per-request stack; every
-    other request (404, 405, ...) goes to the Starlette `fallback`.
-    """
 
-    path = ADMISSION_PATH
+def _label(obj: Mapping[str, Any] | None) -> object:
+    """A gated ConfigMap's scenario label (`gated_kind` checked the path to it)."""
+    return obj["metadata"]["labels"][SCENARIO_LABEL] if obj is not None else None
 
-    def __init__(self, door: AdmissionDoor, fallback: ASGIApp, access: AccessLog) -> None:
-        super().__init__(fallback, access)
-        self.door = door
 
-    def serves(self, path: str) -> bool:
-        return path in ADMISSION_PATHS
-
-    async def handle(
-        self, scope: Scope, receive: Receive, state: dict[str, Any]
-    ) -> tuple[int, bytes]:
-        return 200, await self.door.validate_raw(scope, receive, state)
+def _material(kind: Kind, obj: Mapping[str, Any] | None, plain: bool) -> Material | None:
+    if obj is None:
+        return None
+    label = _label(obj) if kind == "ConfigMap" else None
+    return object_material(kind, obj, label=label if isinstance(label, str) else None, plain=plain)
 
 
 def path_env(path: str) -> Env:
@@ -364,32 +338,3 @@ def path_env(path: str) -> Env:
     if env is None:  # routing sends nothing else here; refuse rather than guess
         raise HTTPError(404, "not-found", f"no admission webhook at {path[:64]!r}")
     return env
-
-
-def _never(_engine: Engine, _deadline: float | None) -> Decision:
-    raise AssertionError("a cache hit never runs the engine")
-
-
-def _runner(
-    converted: Converted,
-    request_id: str,
-    dry_run: bool,
-    cache: DecisionCache,
-    key: str | None,
-    *,
-    env: Env,
-) -> Callable[[Engine, float | None], Decision]:
-    """Engine + door reasons/warnings merged; remembered under the object key when there is one."""
-    inputs = converted.inputs
-
-    def run(engine: Engine, deadline: float | None) -> Decision:
-        decision = evaluate(
-            engine, inputs, request_id=request_id, dry_run=dry_run, deadline=deadline,
-            cache=cache, env=env,
-        )  # fmt: skip
-        decision = merge(decision, converted.reasons, converted.warnings)
-        if key is not None:
-            cache.put(key, decision)
-        return decision
-
-    return run

@@ -18,14 +18,14 @@ import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope
+from starlette.types import Receive, Scope
 
 from webhook.audit import AuditQuery
 from webhook.audit.errors import AlertNotFoundError
 from webhook.audit.models import MAX_QUERY_LIMIT
 from webhook.contracts.decision import Decision, Source
 from webhook.errors import GateError
-from webhook.pipelines import Engine, MigrationInputs, ReplicationInputs
+from webhook.pipelines import MigrationInputs, ReplicationInputs
 from webhook.pipelines.inputs import (
     ATTESTATION_FILE,
     CONFIG_FILE,
@@ -36,19 +36,11 @@ from webhook.pipelines.inputs import (
     WAL_DIR,
 )
 from webhook.server.auth import Principal, Role, TokenStore, bearer_token
-from webhook.server.cache import cache_key, evaluate
-from webhook.server.direct import DirectRoute
+from webhook.server.cache import inputs_material
 from webhook.server.door_env import ENV_FIELD, api_env, form_env, query_env
 from webhook.server.gate import Gate
-from webhook.server.http import HTTPError, body_chunks, json_response, scope_headers
-from webhook.server.logs import AccessLog
-from webhook.server.uploads import (
-    SpoolBudget,
-    Upload,
-    read_multipart,
-    receive_multipart,
-    require_parts,
-)
+from webhook.server.http import HTTPError, json_response, scope_headers
+from webhook.server.uploads import SpoolBudget, Upload, receive_multipart, require_parts
 
 log = logging.getLogger("migration_gate.app")
 
@@ -64,6 +56,7 @@ AUDIT_FILTERS = (
 MAX_LIMIT = MAX_QUERY_LIMIT
 DEFAULT_LIMIT = 50
 MIGRATION_PATH = "/api/v1/validate/migration"
+REPLICATION_PATH = "/api/v1/validate/replication"
 MAX_ALERT_ID = 2**63 - 1
 
 
@@ -83,14 +76,6 @@ def decision_body(decision: Decision) -> bytes:
     if out.isascii() and b"\x7f" not in out:
         return out
     return decision.to_json().encode("utf-8")
-
-
-def decision_response(decision: Decision, body: bytes | None = None) -> Response:
-    return Response(
-        decision_body(decision) if body is None else body,
-        status_code=200 if decision.allowed else 422,
-        media_type="application/json",
-    )
 
 
 _STAMPS = ("request_id", "timestamp")
@@ -245,30 +230,45 @@ class ApiDoor:
             raise HTTPError(503, "audit-unavailable", detail)
         return store
 
+    async def handle_migration(
+        self, scope: Scope, receive: Receive, state: dict[str, Any]
+    ) -> tuple[int, bytes]:
+        """`POST /api/v1/validate/migration`: authorize -> env -> receive -> decide -> answer."""
+        principal, query = self._admit(scope, state)
+        upload = await self._receive(scope, receive, "T1")
+        decision, body = await self.decide_migration(upload, state, principal, query)
+        return (200 if decision.allowed else 422), body
+
+    async def handle_replication(
+        self, scope: Scope, receive: Receive, state: dict[str, Any]
+    ) -> tuple[int, bytes]:
+        """`POST /api/v1/validate/replication`: the same steps for a replication upload."""
+        principal, query = self._admit(scope, state)
+        upload = await self._receive(scope, receive, "T2")
+        decision, body = await self.decide_replication(upload, state, principal, query)
+        return (200 if decision.allowed else 422), body
+
+    def _admit(self, scope: Scope, state: dict[str, Any]) -> tuple[Principal, str | None]:
+        """The operator's principal and the `env` query parameter, both checked (401/403/400)
+        before a byte of the body is read."""
+        (authorization,) = scope_headers(scope, b"authorization")
+        principal = self.authorize.check(authorization, "operator", state)
+        return principal, _early_env(principal, scope)
+
     async def _receive(
-        self, request: Request, allowed: frozenset[str], to_disk: frozenset[str], wal: str | None
+        self,
+        scope: Scope,
+        receive: Receive,
+        scenario: str,
+        *,
+        extra: frozenset[str] = frozenset(),
+        skip_empty: bool = False,
     ) -> Upload:
-        return await receive_multipart(
-            request,
-            tmp_root=self.tmp_dir,
-            allowed=allowed,
-            to_disk=to_disk,
-            wal_field=wal,
-            max_total=self.max_upload,
-            max_small_part=self.max_small_part,
-            budget=self.spool_budget,
-        )
-
-    async def receive_upload(
-        self, request: Request, scenario: str, *, extra: frozenset[str], skip_empty: bool
-    ) -> Upload:
-        """An upload for `scenario` (T1 or T2) with the API's limits and spool, for the UI.
-
-        `extra` names form fields the caller reads itself (the UI's CSRF token); `skip_empty`
-        drops the empty, unnamed file part a browser sends for a file input left empty."""
+        """An upload for `scenario` (T1 or T2) with the API's limits and spool."""
         t2 = scenario == "T2"
         return await receive_multipart(
-            request,
+            scope,
+            receive,
             tmp_root=self.tmp_dir,
             allowed=(REPLICATION_PARTS if t2 else MIGRATION_PARTS) | extra,
             to_disk=frozenset({SNAPSHOT_FILE}) if t2 else frozenset(),
@@ -279,35 +279,15 @@ class ApiDoor:
             skip_empty=skip_empty,
         )
 
-    async def validate_migration(self, request: Request) -> Response:
-        principal = self.authorize(request, "operator")
-        query = _early_env(principal, request.scope)
-        upload = await self._receive(request, MIGRATION_PARTS, frozenset(), None)
-        decision, body = await self.decide_migration(upload, _state(request), principal, query)
-        return decision_response(decision, body)
-
-    async def validate_migration_raw(
-        self, scope: Scope, receive: Receive, state: dict[str, Any]
-    ) -> tuple[Decision, bytes]:
-        """`validate_migration` on raw ASGI: same checks in the same order, same errors."""
-        authorization, content_type, length = scope_headers(
-            scope, b"authorization", b"content-type", b"content-length"
+    async def receive_upload(
+        self, request: Request, scenario: str, *, extra: frozenset[str], skip_empty: bool
+    ) -> Upload:
+        """`_receive` for the UI: `extra` names form fields the caller reads itself (its CSRF
+        token); `skip_empty` drops the empty, unnamed file part a browser sends for a file
+        input left empty."""
+        return await self._receive(
+            request.scope, request.receive, scenario, extra=extra, skip_empty=skip_empty
         )
-        principal = self.authorize.check(authorization, "operator", state)
-        query = _early_env(principal, scope)
-        upload = await read_multipart(
-            body_chunks(receive),
-            content_type or "",
-            length,
-            tmp_root=self.tmp_dir,
-            allowed=MIGRATION_PARTS,
-            to_disk=frozenset(),
-            wal_field=None,
-            max_total=self.max_upload,
-            max_small_part=self.max_small_part,
-            budget=self.spool_budget,
-        )
-        return await self.decide_migration(upload, state, principal, query)
 
     async def decide_migration(
         self,
@@ -322,7 +302,8 @@ class ApiDoor:
 
         Every door that takes uploads (the API, the UI) decides here, so the same files give
         the same Decision bytes. A missing required part is a 400 naming it (nothing decided,
-        nothing audited, no alert). `state["decision"]` is set."""
+        nothing audited, no alert). The parts are the inputs, so a repeat is found by
+        `inputs_material` on the loop, with no thread hop. `state["decision"]` is set."""
         try:
             require_parts(upload, MIGRATION_REQUIRED, "a migration")
             parts = upload.files
@@ -332,37 +313,17 @@ class ApiDoor:
                 config=_small(parts.get(CONFIG_FILE)),
                 signature=_small(parts.get(MANIFEST_SIGNATURE_FILE)),
             )
-            request_id: str = state["request_id"]
-            cache = self.gate.cache
-            # the parts are the inputs: a hit is found on the loop, with no thread hop
-            hit = key = None
-            if cache.ttl > 0 and self.gate.state.engine is not None:
-                key = cache_key(inputs, bundle=self.gate.cache_id, dry_run=False, env=env)
-                hit = cache.get(key, request_id) if key is not None else None
-
-            def run(engine: Engine, deadline: float | None) -> Decision:
-                return evaluate(
-                    engine, inputs, request_id=request_id, dry_run=False, deadline=deadline,
-                    cache=cache, env=env, key=key,
-                )  # fmt: skip
-
-            decision = await self.gate.decide(
-                run, scenario="T1", request_id=request_id, source=source, dry_run=False, hit=hit,
-                subject={"env": env},
-            )  # fmt: skip
+            ask = self.gate.ask(source, state["request_id"], env)
+            key = self.gate.key(ask, inputs_material(inputs))
+            hit = self.gate.recall(ask, key)
+            if hit is not None:
+                decision = await self.gate.settle(ask, hit)
+            else:
+                decision = await self.gate.decide(ask, inputs, subject={"env": env}, key=key)
         finally:
             await upload.close()
         state["decision"] = decision.decision
         return decision, self.bodies.body(decision, key)
-
-    async def validate_replication(self, request: Request) -> Response:
-        principal = self.authorize(request, "operator")
-        query = _early_env(principal, request.scope)
-        upload = await self._receive(
-            request, REPLICATION_PARTS, frozenset({SNAPSHOT_FILE}), WAL_DIR
-        )
-        decision = await self.decide_replication(upload, _state(request), principal, query)
-        return decision_response(decision)
 
     async def decide_replication(
         self,
@@ -372,8 +333,11 @@ class ApiDoor:
         query: str | None,
         *,
         source: Source = "api",
-    ) -> Decision:
-        """Decide a received replication upload (removing its spool); see `decide_migration`."""
+    ) -> tuple[Decision, bytes]:
+        """Decide a received replication upload (removing its spool); see `decide_migration`.
+
+        Not cached: the snapshot is a fresh spool file per upload, so its identity (part of
+        any T2 key) never repeats and a key would only fill the cache."""
         try:
             require_parts(upload, REPLICATION_REQUIRED, "a replication")
             parts = upload.files
@@ -385,21 +349,12 @@ class ApiDoor:
                 wal_files={name: part.value() for name, part in upload.wal.items()},
                 attestation=_small(parts.get(ATTESTATION_FILE)),
             )
-            request_id: str = state["request_id"]
-
-            def run(engine: Engine, deadline: float | None) -> Decision:
-                return engine.validate_replication(
-                    inputs, env=env, request_id=request_id, deadline=deadline
-                )
-
-            decision = await self.gate.decide(
-                run, scenario="T2", request_id=request_id, source=source, dry_run=False,
-                subject={"env": env},
-            )  # fmt: skip
+            ask = self.gate.ask(source, state["request_id"], env)
+            decision = await self.gate.decide(ask, inputs, subject={"env": env})
         finally:
             await upload.close()
         state["decision"] = decision.decision
-        return decision
+        return decision, decision_body(decision)
 
     async def audit_logs(self, request: Request) -> Response:
         self.authorize(request, "viewer")
@@ -523,25 +478,3 @@ def _first_error(exc: Exception) -> str:
         loc = ".".join(str(x) for x in err.get("loc", ()))
         return f"{loc}: {err.get('msg')}" if loc else str(err.get("msg"))
     return str(exc)
-
-
-class ApiApp(DirectRoute):
-    """The API listener: `POST /api/v1/validate/migration` served straight on ASGI.
-
-    The hot upload path keeps the Starlette route's behaviour: auth (401/403 with the same
-    challenge), media type (415), limits (413), malformed multipart (400), the decision JSON
-    with 200/422, `X-Request-ID`, the duration metric and one access line with decision and
-    principal. Every other request goes to the Starlette `fallback` (the rest of the API).
-    """
-
-    path = MIGRATION_PATH
-
-    def __init__(self, door: ApiDoor, fallback: ASGIApp, access: AccessLog) -> None:
-        super().__init__(fallback, access)
-        self.door = door
-
-    async def handle(
-        self, scope: Scope, receive: Receive, state: dict[str, Any]
-    ) -> tuple[int, bytes]:
-        decision, body = await self.door.validate_migration_raw(scope, receive, state)
-        return (200 if decision.allowed else 422), body

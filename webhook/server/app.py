@@ -18,9 +18,10 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from webhook.pipelines import Engine
-from webhook.server.admission import ADMISSION_PATHS, AdmissionApp, AdmissionDoor
-from webhook.server.api import MIGRATION_PATH, ApiApp, ApiDoor, Authorizer
+from webhook.server.admission import ADMISSION_PATHS, AdmissionDoor
+from webhook.server.api import MIGRATION_PATH, REPLICATION_PATH, ApiDoor, Authorizer
 from webhook.server.auth import TokenStore
+from webhook.server.direct import DirectRoute, route
 from webhook.server.gate import Gate, GateState
 from webhook.server.http import HTTPError, error_response, json_response
 from webhook.server.logs import AccessLog, RequestContext
@@ -211,13 +212,12 @@ def build_apps(
         return json_response(doc)
 
     health = Health(gate, metrics, certs, allow_empty_trust=settings.allow_empty_trust)
-    admission_app = _starlette(
-        [Route(path, admission.validate, methods=["POST"]) for path in ADMISSION_PATHS]
-    )
+    # one route per path; the hot POSTs are also served straight on ASGI by the same handler
+    admission_app = _starlette([route(path, admission.handle) for path in ADMISSION_PATHS])
     api_app = _starlette(
         [
-            Route(MIGRATION_PATH, api.validate_migration, methods=["POST"]),
-            Route("/api/v1/validate/replication", api.validate_replication, methods=["POST"]),
+            route(MIGRATION_PATH, api.handle_migration),
+            route(REPLICATION_PATH, api.handle_replication),
             Route("/api/v1/audit/logs", api.audit_logs, methods=["GET"]),
             Route("/api/v1/alerts", api.alerts, methods=["GET"]),
             Route("/api/v1/alerts/{alert_id}/ack", api.ack_alert, methods=["POST"]),
@@ -237,8 +237,15 @@ def build_apps(
     api_app.add_middleware(RequestContext, door="api", metrics=metrics)
     ops_app.add_middleware(RequestContext, door="metrics", metrics=metrics)
     return GateApps(
-        admission=AdmissionApp(admission, admission_app, AccessLog("admission", metrics)),
-        api=ApiApp(api, api_app, AccessLog("api", metrics)),
+        admission=DirectRoute(
+            admission.handle,
+            admission_app,
+            AccessLog("admission", metrics),
+            paths=tuple(ADMISSION_PATHS),
+        ),
+        api=DirectRoute(
+            api.handle_migration, api_app, AccessLog("api", metrics), paths=(MIGRATION_PATH,)
+        ),
         ops=ops_app,
         gate=gate,
         metrics=metrics,

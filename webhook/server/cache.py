@@ -1,19 +1,22 @@
-"""Short-lived cache of decisions, keyed by the SHA-256 of every input (docs/architecture.md).
+"""Short-lived cache of decisions under one key function (`decision_key`, docs/architecture.md).
 
 The engine is pure, so identical inputs give an identical decision apart from request id and
 time; the same object is often evaluated again and again (`kubectl apply --dry-run=server` then
-`apply`, GitOps re-syncs, CI retries). The key covers every input byte, the identity of every
-file read (path, size, mtime_ns, inode, device), the engine's identity (`engine_identity`: the
-policy bundle digest AND the trust store's key ids), the dry-run flag and the target env the door
+`apply`, GitOps re-syncs, CI retries). A key is the SHA-256 of the door's material (every byte
+the decision is a function of, as the door received it: `object_material` for a Kubernetes
+object before conversion, `inputs_material` for engine inputs, with the identity of every file
+read: path, size, mtime_ns, inode, device), the engine's identity (`engine_identity`: the policy
+bundle digest AND the trust store's key ids), the dry-run flag and the target env the door
 established (the same bytes decide differently for prod and staging, so a staging ALLOW must
 never answer a prod request), so any change is a miss. A live reload swaps the engine
 (`webhook.server.reload`): a changed bundle or trust store is a new identity, so no decision
 cached under the old one is ever served again, even when only the keys changed.
 
-What is cached: migrations (T1: time-independent), and replications that hashed a local
-snapshot (the expensive admission step). Replications verified by attestation alone are not
-cached: their verdict depends on the clock (statement expiry). Entries live `ttl` seconds, and
-never past the expiry of the attestation they were decided with: a cached ALLOW cannot outlive
+What is cached is the door's whole decision (engine reasons and door reasons merged): migrations
+(T1: time-independent), and replications that hashed a local snapshot (the expensive admission
+step). Replications verified by attestation alone are not cached: their verdict depends on the
+clock (statement expiry). Entries live `ttl` seconds, and never past the expiry of the
+attestation they were decided with (`DecisionCache.remember`): a cached ALLOW cannot outlive
 the signed statement that allowed it.
 """
 
@@ -41,6 +44,10 @@ from webhook.pipelines.statement import statement_expires
 from webhook.server.logs import utc_timestamp
 
 MAX_ENTRIES = 256
+#: what a decision is a function of, as a door received it: a tag naming the form, then bytes
+Material = tuple[bytes, ...]
+#: decisions that say nothing about their inputs: never cached
+UNCACHEABLE = frozenset({"deadline-exceeded", "internal-error"})
 
 
 def _digest(data: bytes) -> str:
@@ -69,13 +76,6 @@ def engine_identity(engine: Engine) -> str:
     return identity
 
 
-def _identity(path: Path | PinnedSource) -> str:
-    if not isinstance(path, Path):
-        return path.identity()  # from the descriptor the engine reads, not the path again
-    st = os.stat(path)
-    return f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_dev}"
-
-
 def _env_part(env: Env) -> bytes:
     """The env as a key part; anything but a known env is refused (a key must never be shared)."""
     if env not in ENVS:
@@ -83,53 +83,68 @@ def _env_part(env: Env) -> bytes:
     return b"env=" + env.encode()
 
 
-def cache_key(
-    inputs: MigrationInputs | ReplicationInputs, *, bundle: str, dry_run: bool, env: Env
-) -> str | None:
-    """None when the inputs must not be cached (or a file cannot be stat'ed).
+def decision_key(material: Material, *, identity: str, dry_run: bool, env: Env) -> str:
+    """THE key of a cached decision: every door's lookups and stores go through here.
 
-    `bundle` is the deciding engine's `engine_identity` (bundle digest + trust store).
-    `env` is required, never defaulted: the door's target env is part of what is decided."""
-    h = hashlib.sha256()
-    parts: list[bytes] = [bundle.encode(), b"dry" if dry_run else b"wet", _env_part(env)]
-    if isinstance(inputs, MigrationInputs):
-        fields = (inputs.manifest, inputs.config, inputs.signature)
-        parts += [b"T1", *(b if b is not None else b"\x00none" for b in fields)]
-    elif inputs.snapshot is None:
-        return None  # attestation-only: the verdict depends on the clock
-    else:
-        try:
-            parts += [
-                b"T2",
-                b"required" if inputs.snapshot_required else b"optional",
-                inputs.manifest or b"\x00none",
-                inputs.attestation or b"\x00none",
-                _identity(inputs.snapshot).encode(),
-            ]
-            wal: Mapping[str, bytes | Path | PinnedSource] = inputs.wal_files
-            for name in sorted(wal):
-                value = wal[name]
-                ident = _digest(value) if isinstance(value, bytes) else _identity(value)
-                parts.append(f"{name}={ident}".encode())
-        except OSError:
-            return None
-    for part in parts:
+    `identity` is the deciding engine's `engine_identity`; `env` is required, never defaulted
+    (the door's target env is part of what is decided). Every part is length-prefixed, so no
+    two materials share a key; the tag (`material[0]`) keeps the doors' forms apart."""
+    h = _prefix(material[0], identity, dry_run, _env_part(env)).copy()
+    for part in material[1:]:
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()
 
 
-def object_key(
-    kind: str,
-    obj: Mapping[str, Any],
-    *,
-    label: str | None,
-    bundle: str,
-    dry_run: bool,
-    env: Env,
-    plain: bool = False,
-) -> str | None:
-    """Key a received T1 object BEFORE it is converted, so a hit skips the conversion.
+# memo: pure, bounded (32); measured 1.5 -> 0.05 us an admission request
+@functools.lru_cache(maxsize=32)
+def _prefix(tag: bytes, identity: str, dry_run: bool, env: bytes) -> hashlib._Hash:
+    """The hash state after a key's fixed parts (a gate has one engine, so a few entries):
+    copied per request instead of re-hashing them. Never updated in place."""
+    h = hashlib.sha256()
+    for part in (tag, identity.encode(), b"dry" if dry_run else b"wet", env):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h
+
+
+def _identity(path: Path | PinnedSource) -> str:
+    if not isinstance(path, Path):
+        return path.identity()  # from the descriptor the engine reads, not the path again
+    st = os.stat(path)
+    return f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_dev}"
+
+
+def inputs_material(inputs: MigrationInputs | ReplicationInputs) -> Material | None:
+    """Engine inputs as key material; None when they must not be cached (an attestation-only
+    replication: the verdict depends on the clock) or a file cannot be stat'ed."""
+    if isinstance(inputs, MigrationInputs):
+        fields = (inputs.manifest, inputs.config, inputs.signature)
+        return (b"inputs:T1", *(b if b is not None else b"\x00none" for b in fields))
+    if inputs.snapshot is None:
+        return None
+    try:
+        parts = [
+            b"inputs:T2",
+            b"required" if inputs.snapshot_required else b"optional",
+            inputs.manifest or b"\x00none",
+            inputs.attestation or b"\x00none",
+            _identity(inputs.snapshot).encode(),
+        ]
+        wal: Mapping[str, bytes | Path | PinnedSource] = inputs.wal_files
+        for name in sorted(wal):
+            value = wal[name]
+            ident = _digest(value) if isinstance(value, bytes) else _identity(value)
+            parts.append(f"{name}={ident}".encode())
+    except OSError:
+        return None
+    return tuple(parts)
+
+
+def object_material(
+    kind: str, obj: Mapping[str, Any], *, label: str | None, plain: bool = False
+) -> Material | None:
+    """A received T1 object as key material BEFORE it is converted, so a hit skips conversion.
 
     Only migrations (time-independent) qualify: a MigrationRequest by its `spec`, a ConfigMap
     labelled `migration` by its `data` - exactly what `objects.convert` reads for them, so one
@@ -138,8 +153,7 @@ def object_key(
     purpose (the signature bytes handed to the engine keep that order). `plain` (the document
     came from orjson, see `http.parse_json`): written by orjson, which is faithful for exactly
     those values and 15x faster; else by `json.dumps` (ASCII escapes), which also writes NaN
-    and big integers faithfully. The two writers are kept apart by a tag in the hash.
-    The door's target `env` is in the key (the webhook path, see `admission.ADMISSION_PATHS`).
+    and big integers faithfully. The two writers are kept apart by the tag.
     Not the operation (CREATE and UPDATE decide alike), not the uid. None when not cacheable
     (replications are keyed after conversion by file identity, or never).
     """
@@ -159,26 +173,7 @@ def object_key(
             text = json.dumps(material, separators=(",", ":")).encode("ascii")
     except (ValueError, TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
         return None
-    h = _object_prefix(
-        b"orjson" if plain else b"json", bundle, dry_run, _env_part(env), kind
-    ).copy()
-    h.update(text)
-    return h.hexdigest()
-
-
-# memo: pure, bounded (32); measured 1.5 -> 0.05 us an admission request
-@functools.lru_cache(maxsize=32)
-def _object_prefix(
-    writer: bytes, bundle: str, dry_run: bool, env: bytes, kind: str
-) -> hashlib._Hash:
-    """The hash state after the fixed parts of an object key (a gate has one bundle, so a few
-    entries): copied per request instead of re-hashing them. Never updated in place."""
-    h = hashlib.sha256()
-    mode = b"dry" if dry_run else b"wet"
-    for part in (b"object", writer, bundle.encode(), mode, env, kind.encode()):
-        h.update(len(part).to_bytes(8, "big"))
-        h.update(part)
-    return h
+    return (b"object:" + (b"orjson:" if plain else b"json:") + kind.encode(), text)
 
 
 class DecisionCache:
@@ -214,12 +209,21 @@ class DecisionCache:
         with self._lock:
             self._items.clear()
 
+    def remember(
+        self, key: str, decision: Decision, inputs: MigrationInputs | ReplicationInputs
+    ) -> None:
+        """Store the decision made from `inputs`, for no longer than their attestation lives;
+        an ALLOW whose statement has no readable expiry is not stored at all."""
+        expires = None
+        if isinstance(inputs, ReplicationInputs) and inputs.attestation is not None:
+            expires = statement_expires(inputs.attestation)
+            if expires is None and decision.decision == "ALLOW":
+                return
+        self.put(key, decision, not_after=expires)
+
     def put(self, key: str, decision: Decision, *, not_after: datetime | None = None) -> None:
         """Store `decision`; `not_after` ends its life early (an attestation's expiry)."""
-        if self.ttl <= 0:
-            return
-        # a deadline or internal error says nothing about the inputs: never cache it
-        if any(r.policy in ("deadline-exceeded", "internal-error") for r in decision.reasons):
+        if self.ttl <= 0 or any(r.policy in UNCACHEABLE for r in decision.reasons):
             return
         end = not_after.timestamp() if not_after is not None else None
         if end is not None and time.time() >= end:
@@ -229,44 +233,3 @@ class DecisionCache:
             self._items.move_to_end(key)
             while len(self._items) > self.max_entries:
                 self._items.popitem(last=False)
-
-
-def evaluate(
-    engine: Engine,
-    inputs: MigrationInputs | ReplicationInputs,
-    *,
-    request_id: str,
-    dry_run: bool,
-    deadline: float | None,
-    cache: DecisionCache | None,
-    env: Env,
-    key: str | None = None,
-) -> Decision:
-    """The engine's decision for `inputs` in `env`, from the cache when the very same inputs
-    were seen for the same env.
-
-    `key`: `cache_key(inputs, ..., env=env)` when the door already computed it for its lookup.
-    """
-    if cache is not None and cache.ttl > 0:
-        if key is None:
-            key = cache_key(inputs, bundle=engine_identity(engine), dry_run=dry_run, env=env)
-        hit = cache.get(key, request_id) if key is not None else None
-        if hit is not None:
-            return hit
-    if isinstance(inputs, MigrationInputs):
-        decision = engine.validate_migration(
-            inputs, env=env, request_id=request_id, dry_run=dry_run, deadline=deadline
-        )
-    else:
-        decision = engine.validate_replication(
-            inputs, env=env, request_id=request_id, dry_run=dry_run, deadline=deadline
-        )
-    if key is not None and cache is not None:
-        if isinstance(inputs, ReplicationInputs) and inputs.attestation is not None:
-            expires = statement_expires(inputs.attestation)
-            if expires is None and decision.decision == "ALLOW":
-                return decision  # an ALLOW whose statement has no readable expiry: never cache
-            cache.put(key, decision, not_after=expires)
-        else:
-            cache.put(key, decision)
-    return decision

@@ -1,4 +1,9 @@
-"""The decide-audit-count sequence every door runs, with a hard deadline.
+"""The decide -> record -> count sequence every door runs, with a hard deadline.
+
+A door asks (`Gate.ask`: its source, request id, env, dry-run flag and budget, and the engine
+read once), keys its material (`Gate.key`), looks it up (`Gate.recall`), and then either settles
+what it holds (`Gate.settle`: a cache hit or its own refusal) or has the engine decide
+(`Gate.decide`). Both end in the same record-and-count step.
 
 The engine is blocking, so it runs in a worker thread; the durable audit append is awaited on the
 event loop (the group-commit writer resolves an asyncio future), so no thread is parked while a
@@ -23,9 +28,10 @@ from typing import TypeVar
 from webhook.audit import AuditStore, record_decision
 from webhook.audit.record import record_decision_async
 from webhook.contracts.decision import Decision, Reason, Scenario, Source, Step
-from webhook.pipelines import Engine
+from webhook.contracts.env import Env
+from webhook.pipelines import Engine, MigrationInputs, ReplicationInputs
 from webhook.pipelines.report import rfc3339
-from webhook.server.cache import DecisionCache, engine_identity
+from webhook.server.cache import DecisionCache, Material, decision_key, engine_identity
 from webhook.server.metrics import GateMetrics
 
 log = logging.getLogger("migration_gate.gate")
@@ -50,6 +56,19 @@ class ReloadRefusal:
     at: str
 
 
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One request's question to the gate: which door asks, for what, and the engine that
+    answers (read once from `GateState.engine` when the door asked)."""
+
+    source: Source
+    request_id: str
+    env: Env
+    dry_run: bool
+    budget: float
+    engine: Engine | None
+
+
 @dataclass
 class GateState:
     """What /readyz reports: every component loaded, or the precise error of the one that is not.
@@ -65,27 +84,29 @@ class GateState:
     refused: ReloadRefusal | None = None
 
 
-def door_decision(
+def door_block(
+    ask: Ask,
     scenario: Scenario,
-    request_id: str,
-    reasons: Sequence[Reason],
     *,
-    bundle: str,
-    dry_run: bool,
-    subject: dict[str, str] | None = None,
-    step: str = "door",
+    policy: str,
+    field: str,
+    message: str,
+    step: str,
+    subject: dict[str, str] | None,
 ) -> Decision:
-    """A BLOCK made by a door when the engine cannot run (bad object shape, gate not ready)."""
+    """A BLOCK made by a door when the engine cannot decide (gate not configured, deadline
+    backstop, an object the engine cannot be given), under the asking engine's bundle."""
+    reason = Reason(policy=policy, severity="high", field=field, message=message)
     return Decision(
-        request_id=request_id,
+        request_id=ask.request_id,
         timestamp=rfc3339(datetime.now(UTC)),
         scenario=scenario,
         decision="BLOCK",
-        mode="dry-run" if dry_run else "enforce",
-        reasons=tuple(reasons),
-        steps=(Step(name=step, ok=False, detail=reasons[0].message if reasons else None),),
+        mode="dry-run" if ask.dry_run else "enforce",
+        reasons=(reason,),
+        steps=(Step(name=step, ok=False, detail=message),),
         subject=dict(subject or {}),
-        policy_bundle=bundle,
+        policy_bundle=ask.engine.bundle_digest if ask.engine is not None else NO_BUNDLE,
     )
 
 
@@ -201,12 +222,6 @@ class Gate:
     def bundle(self) -> str:
         return self.state.engine.bundle_digest if self.state.engine is not None else NO_BUNDLE
 
-    @property
-    def cache_id(self) -> str:
-        """The decision-cache identity of the current engine: bundle digest + trust store."""
-        engine = self.state.engine
-        return engine_identity(engine) if engine is not None else NO_BUNDLE
-
     def offload(self, door: str, fn: Callable[[], T]) -> asyncio.Future[T]:
         """Run blocking `fn` on `door`'s own I/O threads (admission, api, metrics)."""
         return self.io[door].submit(fn)
@@ -249,109 +264,127 @@ class Gate:
             on_write_failure=self.metrics.audit_write_failures.inc,
         )
 
-    def _unconfigured(
-        self, scenario: Scenario, request_id: str, dry_run: bool, subject: dict[str, str] | None
-    ) -> Decision:
-        why = self.state.errors.get("policy") or self.state.errors.get("trust") or "unknown"
-        reason = Reason(
-            policy="gate-config-invalid",
-            severity="high",
-            field="gate",
-            message=f"the gate is not configured: {why}",
-        )
-        return door_decision(
-            scenario, request_id, [reason], bundle=NO_BUNDLE, dry_run=dry_run, subject=subject,
-            step="load",
+    def ask(
+        self,
+        source: Source,
+        request_id: str,
+        env: Env,
+        *,
+        dry_run: bool = False,
+        budget: float | None = None,
+    ) -> Ask:
+        """One request's question, with the engine read once: its key, lookup and decision all
+        use that engine, even if a reload swaps it meanwhile."""
+        return Ask(
+            source=source, request_id=request_id, env=env, dry_run=dry_run,
+            budget=self.budgets[source] if budget is None else budget, engine=self.state.engine,
         )  # fmt: skip
+
+    def key(self, ask: Ask, material: Material | None) -> str | None:
+        """The decision-cache key of `material` for `ask` (None: cache off, nothing to key)."""
+        if material is None or ask.engine is None or self.cache.ttl <= 0:
+            return None
+        return decision_key(
+            material, identity=engine_identity(ask.engine), dry_run=ask.dry_run, env=ask.env
+        )
+
+    def recall(self, ask: Ask, key: str | None) -> Decision | None:
+        """The cached decision under `key`, re-stamped for `ask` (on the loop: no thread hop)."""
+        return self.cache.get(key, ask.request_id) if key is not None else None
 
     async def decide(
         self,
-        run: Callable[[Engine, float | None], Decision],
+        ask: Ask,
+        inputs: MigrationInputs | ReplicationInputs,
         *,
-        scenario: Scenario,
-        request_id: str,
-        source: Source,
-        dry_run: bool,
         reasons: Sequence[Reason] = (),
         warnings: Sequence[Reason] = (),
         subject: dict[str, str] | None = None,
-        budget: float | None = None,
-        hit: Decision | None = None,
+        key: str | None = None,
     ) -> Decision:
-        """Decide (engine in a worker, or `hit` from the door's cache), audit durably, count.
+        """The engine's decision in the door's pool, door `reasons` and `warnings` merged,
+        remembered under `key`, then recorded and counted (`settle`).
 
-        `hit` is a complete decision the door already holds (a decision-cache hit, re-stamped
-        with this request's id): it skips the engine and the thread hop, never the audit.
-        """
-        engine = self.state.engine
-        if engine is None:
-            decision = self._unconfigured(scenario, request_id, dry_run, subject)
-        elif hit is not None:
-            decision = hit
+        `subject` names a door-made BLOCK (gate unconfigured, deadline backstop)."""
+        scenario: Scenario = "T1" if isinstance(inputs, MigrationInputs) else "T2"
+        if ask.engine is None:
+            return await self._settle(ask, self._unconfigured(scenario, ask, subject))
+        decision = await self._run_engine(ask, ask.engine, inputs)
+        if decision is not None:
+            decision = merge(decision, reasons, warnings)
+            if key is not None:
+                self.cache.remember(key, decision, inputs)
         else:
-            decision = await self._run_engine(
-                engine, run, scenario=scenario, request_id=request_id, dry_run=dry_run,
-                reasons=reasons, warnings=warnings, subject=subject, source=source,
-                budget=self.budgets[source] if budget is None else budget,
-            )  # fmt: skip
-        result = await self.record_async(decision, source=source, dry_run=dry_run)
-        self.metrics.observe_decision(result, source=source, dry_run=dry_run)
+            decision = self._backstop(ask, scenario, subject)
+        return await self._settle(ask, decision)
+
+    async def settle(self, ask: Ask, decision: Decision) -> Decision:
+        """Record and count a decision the door already holds (a cache hit, its own refusal);
+        an unconfigured gate answers `gate-config-invalid` instead, whatever the door held."""
+        if ask.engine is None:
+            decision = self._unconfigured(decision.scenario, ask, decision.subject)
+        return await self._settle(ask, decision)
+
+    async def _settle(self, ask: Ask, decision: Decision) -> Decision:
+        result = await self.record_async(decision, source=ask.source, dry_run=ask.dry_run)
+        self.metrics.observe_decision(result, source=ask.source, dry_run=ask.dry_run)
         return result
+
+    def _unconfigured(
+        self, scenario: Scenario, ask: Ask, subject: dict[str, str] | None
+    ) -> Decision:
+        why = self.state.errors.get("policy") or self.state.errors.get("trust") or "unknown"
+        return door_block(
+            ask, scenario, policy="gate-config-invalid", field="gate", step="load",
+            message=f"the gate is not configured: {why}", subject=subject,
+        )  # fmt: skip
 
     async def _run_engine(
         self,
+        ask: Ask,
         engine: Engine,
-        run: Callable[[Engine, float | None], Decision],
-        *,
-        scenario: Scenario,
-        request_id: str,
-        dry_run: bool,
-        reasons: Sequence[Reason],
-        warnings: Sequence[Reason],
-        subject: dict[str, str] | None,
-        source: Source,
-        budget: float,
-    ) -> Decision:
-        """The engine's (merged) decision from the door's pool, or the backstop's BLOCK.
+        inputs: MigrationInputs | ReplicationInputs,
+    ) -> Decision | None:
+        """The engine's decision from the door's pool, or None when the backstop fired.
 
         The budget runs from now, queueing included: a decision that waited for a thread past
         it is answered `deadline-exceeded` by the backstop and never started."""
-        deadline = time.monotonic() + budget
-
-        def work() -> Decision | None:
-            return merge(run(engine, deadline), reasons, warnings)
-
-        future = self.pools[source].submit(work)
+        deadline = time.monotonic() + ask.budget
+        future: asyncio.Future[Decision | None] = self.pools[ask.source].submit(
+            lambda: _engine_decision(engine, inputs, ask, deadline)
+        )
 
         def backstop() -> None:
             if not future.done():
                 future.set_result(None)  # the worker's late answer is then dropped
 
-        timer = asyncio.get_running_loop().call_later(budget + BACKSTOP_GRACE, backstop)
+        timer = asyncio.get_running_loop().call_later(ask.budget + BACKSTOP_GRACE, backstop)
         try:
-            result = await future
+            return await future
         finally:
             timer.cancel()
-        if result is not None:
-            return result
+
+    def _backstop(self, ask: Ask, scenario: Scenario, subject: dict[str, str] | None) -> Decision:
         log.error(
             "engine did not return within %.3gs",
-            budget,
-            extra={"event": "deadline-backstop", "request_id": request_id},
+            ask.budget,
+            extra={"event": "deadline-backstop", "request_id": ask.request_id},
         )
-        return door_decision(
-            scenario,
-            request_id,
-            [
-                Reason(
-                    policy="deadline-exceeded",
-                    severity="high",
-                    field="deadline",
-                    message=f"no decision within the {budget:g}s {source} deadline",
-                )
-            ],
-            bundle=self.bundle,
-            dry_run=dry_run,
+        return door_block(
+            ask, scenario, policy="deadline-exceeded", field="deadline", step="deadline",
+            message=f"no decision within the {ask.budget:g}s {ask.source} deadline",
             subject=subject,
-            step="deadline",
+        )  # fmt: skip
+
+
+def _engine_decision(
+    engine: Engine, inputs: MigrationInputs | ReplicationInputs, ask: Ask, deadline: float
+) -> Decision | None:
+    """The one call into the engine, for every door."""
+    if isinstance(inputs, MigrationInputs):
+        return engine.validate_migration(
+            inputs, env=ask.env, request_id=ask.request_id, dry_run=ask.dry_run, deadline=deadline
         )
+    return engine.validate_replication(
+        inputs, env=ask.env, request_id=ask.request_id, dry_run=ask.dry_run, deadline=deadline
+    )

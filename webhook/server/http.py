@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
@@ -125,14 +125,6 @@ def error_response(exc: HTTPError) -> Response:
     return json_response({"error": exc.error, "detail": exc.detail}, exc.status, exc.headers)
 
 
-def media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-def require_media_type(request: Request, *accepted: str) -> None:
-    check_media_type(media_type(request), *accepted)
-
-
 def check_media_type(got: str, *accepted: str) -> None:
     if got not in accepted:
         raise HTTPError(
@@ -142,16 +134,11 @@ def check_media_type(got: str, *accepted: str) -> None:
         )
 
 
-def declared_length(request: Request, limit: int) -> int | None:
-    """Content-Length if sane; 413 early when it already says the body is too big."""
-    return check_length(request.headers.get("content-length"), limit)
-
-
 MAX_LENGTH_DIGITS = 19
 
 
 def check_length(raw: str | None, limit: int) -> int | None:
-    """`declared_length` on the raw header value."""
+    """Content-Length if sane; 413 early when it already says the body is too big."""
     if raw is None:
         return None
     if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_LENGTH_DIGITS):
@@ -162,19 +149,6 @@ def check_length(raw: str | None, limit: int) -> int | None:
             413, "payload-too-large", f"body is {length} bytes, over the {limit}-byte limit"
         )
     return length
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing (413) as soon as it passes `limit`, whatever Content-Length said."""
-    declared_length(request, limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPError(413, "payload-too-large", f"body is over the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def scope_headers(scope: Scope, *names: bytes) -> list[str | None]:
@@ -201,8 +175,9 @@ async def body_chunks(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
-async def read_raw_body(receive: Receive, limit: int) -> bytes:
-    """`read_body` on a raw ASGI receive (Content-Length checked by the caller)."""
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body, refusing (413) as soon as it passes `limit`, whatever Content-Length
+    said (the caller checks that first, with `check_length`)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in body_chunks(receive):

@@ -28,9 +28,15 @@ from typing import BinaryIO
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
+from starlette.types import Receive, Scope
 
-from webhook.server.http import HTTPError, check_length, lone_surrogate_at
+from webhook.server.http import (
+    HTTPError,
+    body_chunks,
+    check_length,
+    lone_surrogate_at,
+    scope_headers,
+)
 
 FLUSH_BYTES = 1024 * 1024
 MAX_PARTS = 1100  # a few files plus up to ~1000 WAL segments
@@ -534,7 +540,8 @@ class MultipartReader:
 
 
 async def receive_multipart(
-    request: Request,
+    scope: Scope,
+    receive: Receive,
     *,
     tmp_root: Path,
     allowed: frozenset[str],
@@ -547,37 +554,8 @@ async def receive_multipart(
 ) -> Upload:
     """Parse the body as it streams; 415 wrong type, 400 malformed/truncated, 413 too big,
     507 when the spool (or its `budget`) is full."""
-    return await read_multipart(
-        request.stream(),
-        request.headers.get("content-type", ""),
-        request.headers.get("content-length"),
-        tmp_root=tmp_root,
-        allowed=allowed,
-        to_disk=to_disk,
-        wal_field=wal_field,
-        max_total=max_total,
-        max_small_part=max_small_part,
-        budget=budget,
-        skip_empty=skip_empty,
-    )
-
-
-async def read_multipart(
-    chunks: AsyncIterator[bytes],
-    content_type: str,
-    content_length: str | None,
-    *,
-    tmp_root: Path,
-    allowed: frozenset[str],
-    to_disk: frozenset[str],
-    wal_field: str | None,
-    max_total: int,
-    max_small_part: int,
-    budget: SpoolBudget | None = None,
-    skip_empty: bool = False,
-) -> Upload:
-    """`receive_multipart` on raw header values and a body chunk iterator (any ASGI door)."""
-    ctype, params = content_type_options(content_type)
+    content_type, content_length = scope_headers(scope, b"content-type", b"content-length")
+    ctype, params = content_type_options(content_type or "")
     if ctype != b"multipart/form-data":
         got = ctype.decode("latin-1") or "none"
         raise HTTPError(
@@ -603,7 +581,7 @@ async def read_multipart(
         raise _bad(f"bad boundary: {exc}") from None
     upload = Upload(files=reader.files, wal=reader.wal, spool=spool, reader=reader)
     try:
-        await _feed(reader, chunks, max_total)
+        await _feed(reader, body_chunks(receive), max_total)
         _refuse_lone_surrogates(reader.files.values())
     except BaseException:  # ClientDisconnect, limits, malformed: never leave a spool behind
         await upload.close()

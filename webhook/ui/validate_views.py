@@ -16,7 +16,6 @@ from starlette.responses import Response
 from webhook.audit import AuditQuery
 from webhook.contracts.decision import Decision
 from webhook.contracts.env import ENVS
-from webhook.server.api import decision_body
 from webhook.server.http import HTTPError
 from webhook.server.uploads import Upload
 from webhook.ui.context import CSRF_FIELD, UiContext
@@ -77,15 +76,8 @@ class ValidateViews:
             await upload.close()
             raise HTTPError(403, "csrf", "missing or wrong CSRF token: reload the page")
         try:
-            if scenario == "T1":
-                decision, body = await door.decide_migration(
-                    upload, state, session.principal, None, source="ui"
-                )
-            else:
-                decision = await door.decide_replication(
-                    upload, state, session.principal, None, source="ui"
-                )
-                body = decision_body(decision)
+            decide = door.decide_migration if scenario == "T1" else door.decide_replication
+            decision, body = await decide(upload, state, session.principal, None, source="ui")
         except HTTPError as exc:  # a missing part, an env outside the token's scope
             return self._form(request, session, scenario, exc.status, error=exc.detail)
         seq = await self._seq(decision)

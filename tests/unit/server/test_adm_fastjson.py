@@ -17,13 +17,14 @@ import httpx
 import pytest
 
 from tests.integration.test_examples_parity import migration_request
+from tests.unit.server.support import key_of
 from webhook.audit import AuditQuery, open_store
 from webhook.contracts.decision import Decision, Reason
 from webhook.pipelines import Engine
 from webhook.server.admission import ADMISSION_PATH, build_response, response_bytes
 from webhook.server.admission_types import AdmissionUID
 from webhook.server.app import build_apps
-from webhook.server.cache import object_key
+from webhook.server.cache import object_material
 from webhook.server.gate import GateState
 from webhook.server.http import json_bytes, parse_json
 from webhook.server.settings import ServerSettings
@@ -187,12 +188,10 @@ def test_response_bytes_fail_like_the_stdlib_on_a_lone_surrogate() -> None:
 
 def key(spec: Any, *, plain: bool) -> str | None:
     obj = {"spec": spec}
-    return object_key(
-        "MigrationRequest", obj, label=None, bundle="b", dry_run=False, env="prod", plain=plain
-    )
+    return key_of(object_material("MigrationRequest", obj, label=None, plain=plain))
 
 
-def test_object_key_writers_are_faithful_and_kept_apart() -> None:
+def test_object_material_writers_are_faithful_and_kept_apart() -> None:
     mr = migration_request(EXAMPLES / "t1_good")
     fast_key, std_key = key(mr["spec"], plain=True), key(mr["spec"], plain=False)
     assert fast_key is not None and std_key is not None and fast_key != std_key
@@ -235,24 +234,25 @@ def test_the_door_answers_alike_whichever_parser_read_the_body(tmp_path: Path) -
         assert answer.json()["response"] == {"uid": uid, "allowed": True}
         (record,) = store.query(AuditQuery(request_id=uid)).records
         assert record.decision == "ALLOW"
-    # p2 hits p1's object key, h2 hits h1's; h1 (other writer, other object key) converts and
-    # then hits the engine-inputs key p1 left: three hits, one engine run
-    assert apps.gate.cache.hits == 3
+    # p2 hits p1's object key, h2 hits h1's; h1 (other writer, so another object key) is
+    # decided afresh: one key per door form, no second lookup by engine inputs
+    assert apps.gate.cache.hits == 2
     store.close()
 
 
-def test_object_key_prefix_covers_bundle_mode_env_and_kind_for_both_writers() -> None:
+def test_object_material_prefix_covers_bundle_mode_env_and_kind_for_both_writers() -> None:
     spec = migration_request(EXAMPLES / "t1_good")["spec"]
     for plain in (True, False):
         keys = {
-            object_key(kind, {"spec": spec, "data": spec}, label="migration", bundle=bundle,
-                       dry_run=dry, env=env, plain=plain)
+            key_of(object_material(kind, {"spec": spec, "data": spec}, label="migration",
+                                   plain=plain), identity=bundle, dry_run=dry, env=env)
             for kind in ("MigrationRequest", "ConfigMap")
             for bundle in ("sha256:a", "sha256:b")
             for dry in (True, False)
             for env in ("prod", "staging")
         }  # fmt: skip
         assert len(keys) == 16 and None not in keys
-        again = object_key("MigrationRequest", {"spec": spec}, label=None, bundle="sha256:a",
-                           dry_run=True, env="staging", plain=plain)  # fmt: skip
+        again = key_of(object_material("MigrationRequest", {"spec": spec}, label=None,
+                                       plain=plain), identity="sha256:a", dry_run=True,
+                       env="staging")  # fmt: skip
         assert again in keys  # the cached prefix state is copied, never consumed

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect
 
+from tests.unit.server.support import asgi_post
 from webhook.server.http import HTTPError
 from webhook.server.uploads import (
     WHOLE_BODY_BYTES,
     MultipartReader,
     content_type_options,
-    read_multipart,
+    receive_multipart,
     split_multipart,
 )
 
@@ -176,19 +176,19 @@ def test_mutated_bodies_never_diverge(tmp_path: Path) -> None:
     assert accepted > 50  # the comparison really ran on accepted bodies
 
 
-async def _chunks(*pieces: bytes, disconnect: bool = False) -> AsyncIterator[bytes]:
-    for piece in pieces:
-        yield piece
-    if disconnect:
-        raise ClientDisconnect()
+def _chunks(*pieces: bytes, disconnect: bool = False) -> tuple[list[bytes], bool]:
+    return list(pieces), disconnect
 
 
-def _read(tmp: Path, chunks: AsyncIterator[bytes], *, max_total: int = 1 << 30) -> object:
+def _read(tmp: Path, chunks: tuple[list[bytes], bool], *, max_total: int = 1 << 30) -> object:
+    scope, receive = asgi_post(
+        chunks[0], f"multipart/form-data; boundary={B.decode()}", disconnect=chunks[1]
+    )
+
     async def go() -> object:
-        upload = await read_multipart(
-            chunks,
-            f"multipart/form-data; boundary={B.decode()}",
-            None,
+        upload = await receive_multipart(
+            scope,
+            receive,
             tmp_root=tmp,
             allowed=MIGRATION,
             to_disk=frozenset(),
@@ -202,7 +202,7 @@ def _read(tmp: Path, chunks: AsyncIterator[bytes], *, max_total: int = 1 << 30) 
     return asyncio.run(go())
 
 
-def test_read_multipart_joins_chunks_and_keeps_the_stream_order_of_errors(tmp_path: Path) -> None:
+def test_receive_multipart_joins_chunks_and_keeps_the_order_of_errors(tmp_path: Path) -> None:
     body = plain(MANIFEST, CONFIG)
     got = _read(tmp_path, _chunks(body[:5], body[5:100], body[100:]))
     assert got == {

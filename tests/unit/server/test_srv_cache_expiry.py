@@ -15,7 +15,7 @@ import pytest
 from webhook.pipelines import Engine, ReplicationInputs
 from webhook.pipelines.statement import statement_expires
 from webhook.server import cache as cache_mod
-from webhook.server.cache import DecisionCache, cache_key, engine_identity, evaluate
+from webhook.server.cache import DecisionCache, inputs_material
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "t2_good"
 
@@ -38,12 +38,11 @@ def test_an_allow_is_not_served_once_its_statement_expired(
     expires = statement_expires(inputs.attestation or b"")
     assert expires is not None and expires > datetime.now(UTC)
     cache = DecisionCache(ttl=3600)
-    key = cache_key(inputs, bundle=engine_identity(engine), dry_run=False, env="prod")
-    assert key is not None
-    first = evaluate(
-        engine, inputs, request_id="r1", dry_run=False, deadline=None, cache=cache, env="prod"
-    )
+    assert inputs_material(inputs) is not None  # a local snapshot: cacheable
+    first = engine.validate_replication(inputs, request_id="r1")
     assert first.decision == "ALLOW", first.reasons
+    cache.remember("k", first, inputs)
+    key = "k"
     assert cache.get(key, "r2") is not None  # within the statement's life: a hit
 
     real_time = cache_mod.time.time
@@ -58,3 +57,20 @@ def test_an_entry_already_past_its_end_is_not_stored() -> None:
     cache = DecisionCache(ttl=3600)
     cache.put("k", decision, not_after=datetime(2000, 1, 1, tzinfo=UTC))
     assert cache.get("k", "r2") is None
+
+
+def test_an_allow_whose_statement_has_no_readable_expiry_is_never_stored() -> None:
+    engine = Engine.load(None, EXAMPLE / "trust")
+    inputs = _inputs()
+    decision = engine.validate_replication(inputs, request_id="r")
+    assert decision.decision == "ALLOW"
+    cache = DecisionCache(ttl=3600)
+    unreadable = ReplicationInputs(
+        manifest=inputs.manifest, snapshot=inputs.snapshot, wal_files=inputs.wal_files,
+        attestation=b"not a statement",
+    )  # fmt: skip
+    cache.remember("k", decision, unreadable)
+    assert cache.get("k", "r2") is None
+    blocked = decision.model_copy(update={"decision": "BLOCK"})
+    cache.remember("k", blocked, unreadable)  # a BLOCK does not depend on the expiry
+    assert cache.get("k", "r3") is not None

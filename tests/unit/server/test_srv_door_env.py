@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.integration.test_examples_parity import migration_request
+from tests.unit.server.support import decide_cached, key_of
 from webhook.audit import open_store
 from webhook.contracts.decision import Decision
 from webhook.contracts.env import Env
@@ -26,10 +27,11 @@ from webhook.pipelines import Engine, MigrationInputs
 from webhook.server.admission import ADMISSION_PATH, STAGING_ADMISSION_PATH
 from webhook.server.app import GateApps, build_apps
 from webhook.server.auth import Principal, TokenStore, hash_token
-from webhook.server.cache import DecisionCache, cache_key, evaluate, object_key
+from webhook.server.cache import decision_key, inputs_material, object_material
 from webhook.server.door_env import api_env, query_env
-from webhook.server.gate import GateState
+from webhook.server.gate import Gate, GateState
 from webhook.server.http import HTTPError
+from webhook.server.metrics import GateMetrics
 from webhook.server.settings import ServerSettings
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -54,27 +56,26 @@ def policies(doc: dict[str, Any]) -> set[str]:
 
 def test_every_key_holds_the_env() -> None:
     inputs = staging_inputs()
-    keys = {cache_key(inputs, bundle="b", dry_run=False, env=env) for env in ("prod", "staging")}
+    envs: tuple[Env, ...] = ("prod", "staging")
+    keys = {key_of(inputs_material(inputs), env=env) for env in envs}
     assert len(keys) == 2 and None not in keys
     obj = migration_request(STAGING)
-    okeys = {
-        object_key("MigrationRequest", obj, label=None, bundle="b", dry_run=False, env=env)
-        for env in ("prod", "staging")
-    }
+    material = object_material("MigrationRequest", obj, label=None)
+    okeys = {key_of(material, env=env) for env in envs}
     assert len(okeys) == 2 and None not in okeys
+    material = inputs_material(inputs)
+    assert material is not None
     with pytest.raises(ValueError, match="env must be one of prod, staging"):
-        cache_key(inputs, bundle="b", dry_run=False, env="Staging")  # type: ignore[arg-type]
+        decision_key(material, identity="b", dry_run=False, env="Staging")  # type: ignore[arg-type]
 
 
-def test_a_staging_allow_is_never_served_to_prod() -> None:
-    engine = Engine.load(None, TRUST)
-    cache = DecisionCache(60)
+def test_a_staging_allow_is_never_served_to_prod(tmp_path: Path) -> None:
+    gate = Gate(GateState(engine=Engine.load(None, TRUST), store=open_store(tmp_path / "a.db")),
+                GateMetrics())  # fmt: skip
+    cache = gate.cache
 
     def run(env: Env, request_id: str) -> Decision:
-        return evaluate(
-            engine, staging_inputs(), request_id=request_id, env=env, deadline=None,
-            cache=cache, dry_run=False,
-        )  # fmt: skip
+        return asyncio.run(decide_cached(gate, staging_inputs(), request_id, env=env))
 
     staged = run("staging", "s")
     assert staged.decision == "ALLOW" and staged.subject["env"] == "staging"
@@ -84,6 +85,7 @@ def test_a_staging_allow_is_never_served_to_prod() -> None:
     assert {"env-mismatch", "signature-required"} <= {r.policy for r in prod.reasons}
     again = run("prod", "p2")
     assert cache.hits == 1 and again.decision == "BLOCK"
+    gate.close()
 
 
 # --- admission: the path is the env -------------------------------------------------------------

@@ -17,12 +17,13 @@ import httpx
 import pytest
 
 from tests.integration.test_examples_parity import migration_request
+from tests.unit.server.support import key_of
 from webhook.audit import AuditQuery, open_store
 from webhook.contracts.decision import Decision
 from webhook.pipelines import Engine
 from webhook.server.admission import ADMISSION_PATH, AdmissionDoor
 from webhook.server.app import build_apps
-from webhook.server.cache import object_key
+from webhook.server.cache import object_material
 from webhook.server.gate import Gate, GateState
 from webhook.server.logs import request_id_from
 from webhook.server.metrics import GateMetrics
@@ -38,10 +39,10 @@ def key(
     obj: dict[str, Any], *, kind: str = "MigrationRequest", dry_run: bool = False
 ) -> str | None:
     label = obj.get("metadata", {}).get("labels", {}).get("migrationgate.io/scenario")
-    return object_key(kind, obj, label=label, bundle="b", dry_run=dry_run, env="prod")
+    return key_of(object_material(kind, obj, label=label), dry_run=dry_run)
 
 
-def test_object_key_covers_every_spec_byte_and_only_the_spec() -> None:
+def test_object_material_covers_every_spec_byte_and_only_the_spec() -> None:
     mr = migration_request(GOOD)
     base = key(mr)
     assert base is not None
@@ -55,14 +56,11 @@ def test_object_key_covers_every_spec_byte_and_only_the_spec() -> None:
     reordered["spec"]["signature"] = dict(reversed(list(mr["spec"]["signature"].items())))
     assert key(reordered) != base  # the signature bytes handed to the engine differ
     assert key(mr, dry_run=True) != base
-    assert (
-        object_key("MigrationRequest", mr, label=None, bundle="other", dry_run=False, env="prod")
-        != base
-    )
+    assert key_of(object_material("MigrationRequest", mr, label=None), identity="other") != base
     assert key({"spec": "not an object"}) is None
 
 
-def test_object_key_never_caches_replications() -> None:
+def test_object_material_never_caches_replications() -> None:
     cm = {"metadata": {"labels": {"migrationgate.io/scenario": "replication"}}, "data": {}}
     assert key(cm, kind="ConfigMap") is None
     assert key({"spec": {"sourceDb": "a"}}, kind="ReplicationRequest") is None

@@ -6,7 +6,9 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from tests.unit.server.support import decide_cached, key_of
 from webhook.audit import AuditQuery, open_store
 from webhook.contracts.decision import Decision
 from webhook.pipelines import Engine, MigrationInputs
@@ -33,15 +35,21 @@ def make_gate(tmp_path: Path, *, store: bool = True) -> Gate:
     return Gate(state, GateMetrics(), threads=4)
 
 
+def hold(engine: Engine, release: threading.Event, request_id: str) -> None:
+    """Make `engine` ignore its deadline for `request_id`: it waits for `release` first."""
+    real = engine.validate_migration
+
+    def validate(inputs: MigrationInputs, **kw: Any) -> Decision:
+        if kw.get("request_id") == request_id:
+            release.wait(10)
+        return real(inputs, **kw)
+
+    engine.validate_migration = validate  # type: ignore[method-assign]
+
+
 def test_decide_audits_once_and_counts(tmp_path: Path) -> None:
     gate = make_gate(tmp_path)
-
-    def run(engine: Engine, deadline: float | None) -> Decision:
-        return engine.validate_migration(inputs(), request_id="r1", deadline=deadline)
-
-    decision = asyncio.run(
-        gate.decide(run, scenario="T1", request_id="r1", source="api", dry_run=False, budget=8.0)
-    )
+    decision = asyncio.run(gate.decide(gate.ask("api", "r1", "prod", budget=8.0), inputs()))
     assert decision.decision == "ALLOW"
     assert gate.state.store is not None
     page = gate.state.store.query(AuditQuery(request_id="r1"))
@@ -54,20 +62,15 @@ def test_decide_audits_once_and_counts(tmp_path: Path) -> None:
 def test_backstop_denies_a_stuck_engine_and_audits_exactly_once(tmp_path: Path) -> None:
     gate = make_gate(tmp_path)
     release = threading.Event()
-
-    def stuck(engine: Engine, deadline: float | None) -> Decision:
-        release.wait(10)  # an engine that ignores its deadline
-        return engine.validate_migration(inputs(), request_id="r2")
-
+    assert gate.state.engine is not None
+    hold(gate.state.engine, release, "r2")
     start = time.monotonic()
-    decision = asyncio.run(
-        gate.decide(
-            stuck, scenario="T1", request_id="r2", source="admission", dry_run=False, budget=0.2
-        )
-    )
+    ask = gate.ask("admission", "r2", "prod", budget=0.2)
+    decision = asyncio.run(gate.decide(ask, inputs(), key="k"))
     assert time.monotonic() - start < 5
     assert decision.decision == "BLOCK"
     assert [r.policy for r in decision.reasons] == ["deadline-exceeded"]
+    assert gate.recall(ask, "k") is None  # a backstop BLOCK says nothing about the inputs
     release.set()
     gate.close(wait=True)  # the abandoned worker finishes, and must not audit
     assert gate.state.store is not None
@@ -79,29 +82,35 @@ def test_engine_not_loaded_denies_with_gate_config_invalid(tmp_path: Path) -> No
     gate = make_gate(tmp_path)
     gate.state.engine = None
     gate.state.errors["policy"] = "policy.yaml: line 1: bad"
-
-    def never(engine: Engine, deadline: float | None) -> Decision:
-        raise AssertionError("must not run")
-
-    decision = asyncio.run(
-        gate.decide(never, scenario="T1", request_id="r3", source="admission", dry_run=True)
-    )
+    ask = gate.ask("admission", "r3", "prod", dry_run=True)
+    decision = asyncio.run(gate.decide(ask, inputs()))
     assert decision.decision == "BLOCK"
     assert decision.reasons[0].policy == "gate-config-invalid"
     assert "policy.yaml: line 1: bad" in decision.reasons[0].message
     assert decision.mode == "dry-run"
+    # a decision the door holds is not settled as it is by an unconfigured gate either
+    held = asyncio.run(gate.settle(gate.ask("api", "r3b", "prod"), decision.model_copy(
+        update={"decision": "ALLOW", "reasons": ()})))  # fmt: skip
+    assert held.decision == "BLOCK" and held.reasons[0].policy == "gate-config-invalid"
+    gate.close()
+
+
+def test_an_engine_swapped_mid_request_is_not_the_one_that_answers(tmp_path: Path) -> None:
+    """The engine is read once, when the door asks: its key and its decision agree."""
+    gate = make_gate(tmp_path)
+    ask = gate.ask("api", "r5", "prod")
+    gate.state.engine = Engine.load(None, None)  # a reload to a keyless trust store
+    assert ask.engine is not None and ask.engine is not gate.state.engine
+    decision = asyncio.run(gate.decide(ask, inputs()))
+    assert decision.decision == "ALLOW"  # decided by the engine the key was made for
+    later = asyncio.run(gate.decide(gate.ask("api", "r6", "prod"), inputs()))
+    assert later.decision == "BLOCK"  # and the next request by the new one
     gate.close()
 
 
 def test_no_audit_store_is_a_block(tmp_path: Path) -> None:
     gate = make_gate(tmp_path, store=False)
-
-    def run(engine: Engine, deadline: float | None) -> Decision:
-        return engine.validate_migration(inputs(), request_id="r4")
-
-    decision = asyncio.run(
-        gate.decide(run, scenario="T1", request_id="r4", source="api", dry_run=False)
-    )
+    decision = asyncio.run(gate.decide(gate.ask("api", "r4", "prod"), inputs()))
     assert decision.decision == "BLOCK"
     assert decision.reasons[-1].policy == "audit-write-failed"
     assert gate.metrics.audit_write_failures._value.get() == 1
@@ -110,42 +119,33 @@ def test_no_audit_store_is_a_block(tmp_path: Path) -> None:
 
 def test_decision_cache_restamps_and_keys_on_every_input(tmp_path: Path) -> None:
     from webhook.pipelines import ReplicationInputs
-    from webhook.server.cache import DecisionCache, cache_key, evaluate
+    from webhook.server.cache import DecisionCache, inputs_material
 
-    engine = Engine.load(None, EXAMPLE / "trust")
-    cache = DecisionCache(60)
-    first = evaluate(
-        engine, inputs(), request_id="a", dry_run=False, deadline=None, cache=cache, env="prod"
-    )
-    second = evaluate(
-        engine, inputs(), request_id="b", dry_run=False, deadline=None, cache=cache, env="prod"
-    )
-    assert cache.hits == 1
+    gate = make_gate(tmp_path)
+    first = asyncio.run(decide_cached(gate, inputs(), "a"))
+    second = asyncio.run(decide_cached(gate, inputs(), "b"))
+    assert gate.cache.hits == 1
     assert second.request_id == "b" and second.timestamp >= first.timestamp
     assert second.model_dump(exclude={"request_id", "timestamp"}) == first.model_dump(
         exclude={"request_id", "timestamp"}
     )
-    bundle = engine.bundle_digest
-    base = cache_key(inputs(), bundle=bundle, dry_run=False, env="prod")
-    assert base != cache_key(inputs(), bundle=bundle, dry_run=True, env="prod")
+    assert gate.state.store is not None  # the hit was audited too
+    assert len(gate.state.store.query(AuditQuery(request_id="b")).records) == 1
+    gate.close()
+    base = key_of(inputs_material(inputs()))
+    assert base is not None and base != key_of(inputs_material(inputs()), dry_run=True)
+    assert base != key_of(inputs_material(inputs()), identity="other")
     changed = MigrationInputs(manifest=inputs().manifest, config=b"x", signature=None)
-    assert base != cache_key(changed, bundle=bundle, dry_run=False, env="prod")
+    assert base != key_of(inputs_material(changed))
     # attestation-only replications depend on the clock: never cached
-    assert (
-        cache_key(
-            ReplicationInputs(
-                manifest=b"a", snapshot=None, attestation=b"x", snapshot_required=False
-            ),
-            bundle=bundle,
-            dry_run=False,
-            env="prod",
-        )
-        is None
+    only_attested = ReplicationInputs(
+        manifest=b"a", snapshot=None, attestation=b"x", snapshot_required=False
     )
+    assert inputs_material(only_attested) is None
     snap = tmp_path / "s.tar.gz"
     snap.write_bytes(b"1")
     rep = ReplicationInputs(manifest=b"a", snapshot=snap)
-    k1 = cache_key(rep, bundle=bundle, dry_run=False, env="prod")
+    k1 = key_of(inputs_material(rep))
     snap.write_bytes(b"22")  # size/mtime change: a different key
-    assert k1 is not None and k1 != cache_key(rep, bundle=bundle, dry_run=False, env="prod")
+    assert k1 is not None and k1 != key_of(inputs_material(rep))
     assert DecisionCache(0).get("k", "r") is None

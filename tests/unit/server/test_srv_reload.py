@@ -25,12 +25,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.integration.test_examples_parity import migration_request
+from tests.unit.server.support import decide_cached
 from webhook.audit import open_store
 from webhook.contracts.decision import Decision
 from webhook.errors import ConfigError
 from webhook.pipelines import Engine, MigrationInputs
 from webhook.server.app import build_apps
-from webhook.server.cache import DecisionCache, engine_identity, evaluate
+from webhook.server.cache import DecisionCache, engine_identity
 from webhook.server.gate import Gate, GateState
 from webhook.server.metrics import GateMetrics
 from webhook.server.reload import Reloader, Sources, dir_identity, file_identity
@@ -316,19 +317,23 @@ def test_a_decision_in_flight_keeps_the_engine_it_started_with(
     gate = Gate(mounted.state, mounted.metrics, threads=1, api_threads=1, cache_ttl=0)
     inside, swapped = threading.Event(), threading.Event()
     used: list[Engine] = []
+    real = old.validate_migration
 
-    def run(engine: Engine, deadline: float | None) -> Decision:
+    def validate(inputs: MigrationInputs, **kw: Any) -> Decision:
         inside.set()
         assert swapped.wait(30)
-        used.append(engine)
-        return engine.validate_migration(inputs(), env="prod", deadline=deadline)
+        used.append(old)  # only the old engine's method is wrapped
+        return real(inputs, **kw)
+
+    old.validate_migration = validate  # type: ignore[method-assign]
 
     async def main() -> Decision:
-        task = asyncio.create_task(
-            gate.decide(run, scenario="T1", request_id="r", source="admission", dry_run=False)
-        )
-        while not inside.is_set():
+        task = asyncio.create_task(gate.decide(gate.ask("admission", "r", "prod"), inputs()))
+        for _ in range(6000):  # up to 30 s: the old engine must be the one that started
+            if inside.is_set():
+                break
             await asyncio.sleep(0.005)
+        assert inside.is_set()
         mounted.state.engine = new  # what a reload does meanwhile
         swapped.set()
         return await task
@@ -458,18 +463,20 @@ def test_readyz_stays_ready_names_the_refusal_and_the_digest(
 # ---- the decision cache never answers across a reload ----
 
 
-def test_a_trust_change_with_the_same_bundle_is_a_cache_miss() -> None:
+def test_a_trust_change_with_the_same_bundle_is_a_cache_miss(tmp_path: Path) -> None:
     """Same bundle digest, other trust store: a cached prod ALLOW must not be served."""
     trusted = Engine.load(None, EXAMPLE / "trust")
     untrusted = Engine.load(None, None)
     assert trusted.bundle_digest == untrusted.bundle_digest
     assert engine_identity(trusted) != engine_identity(untrusted)
-    cache = DecisionCache(60)
-    kw: dict[str, Any] = {"dry_run": False, "deadline": None, "cache": cache, "env": "prod"}
-    first = evaluate(trusted, inputs(), request_id="r1", **kw)
+    gate = Gate(GateState(engine=trusted, store=open_store(tmp_path / "a.db")), GateMetrics())
+    first = asyncio.run(decide_cached(gate, inputs(), "r1"))
     assert first.decision == "ALLOW"
-    after = evaluate(untrusted, inputs(), request_id="r2", **kw)
+    gate.state.engine = untrusted  # what a reload does
+    after = asyncio.run(decide_cached(gate, inputs(), "r2"))
     assert after.decision == "BLOCK", "a decision cached under the old trust store was served"
+    assert gate.cache.hits == 0
+    gate.close()
 
 
 def test_the_admission_door_never_serves_a_decision_cached_before_a_trust_reload(

@@ -8,11 +8,12 @@ import errno
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from tests.unit.server.support import asgi_post
+from webhook.server.direct import DirectRoute
 from webhook.server.http import HTTPError
 from webhook.server.run import prepare
 from webhook.server.settings import ServerSettings
@@ -20,7 +21,7 @@ from webhook.server.uploads import (
     MultipartReader,
     SpoolBudget,
     Upload,
-    read_multipart,
+    receive_multipart,
     sweep_stale_spools,
 )
 
@@ -37,17 +38,16 @@ def body(snapshot: bytes) -> bytes:
     )
 
 
-async def chunks(data: bytes, size: int = 65536) -> AsyncIterator[bytes]:
-    for i in range(0, len(data), size):
-        yield data[i : i + size]
+def chunks(data: bytes, size: int = 65536) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 def upload(root: Path, data: bytes, budget: SpoolBudget | None) -> Upload:
+    scope, receive = asgi_post(chunks(body(data)), f"multipart/form-data; boundary={B}")
     return asyncio.run(
-        read_multipart(
-            chunks(body(data)),
-            f"multipart/form-data; boundary={B}",
-            None,
+        receive_multipart(
+            scope,
+            receive,
             tmp_root=root,
             allowed=frozenset({SNAPSHOT}),
             to_disk=frozenset({SNAPSHOT}),
@@ -153,7 +153,8 @@ def test_the_spool_dir_is_its_own_setting(tmp_path: Path) -> None:
     assert settings.tmp_dir == tmp_path / "spool"
     assert settings.spool_max_bytes == 2 * 1024**3
     apps = build_apps(settings, GateState(), None)
-    door = apps.api.door  # type: ignore[attr-defined]
+    assert isinstance(apps.api, DirectRoute)
+    door = apps.api.handle.__self__  # type: ignore[attr-defined]  # the ApiDoor it serves
     assert door.tmp_dir == tmp_path / "spool"
     assert door.spool_budget.max_bytes == 2 * 1024**3
     apps.gate.close()

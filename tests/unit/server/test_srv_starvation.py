@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from typing import Any
 
 from webhook.audit import open_store
 from webhook.contracts.decision import Decision
@@ -31,39 +32,40 @@ def make_gate(tmp_path: Path, **kw: object) -> Gate:
     return Gate(state, GateMetrics(), **kw)  # type: ignore[arg-type]
 
 
-def good(request_id: str) -> object:
-    def run(engine: Engine, deadline: float | None) -> Decision:
-        return engine.validate_migration(inputs(), request_id=request_id, deadline=deadline)
+def hold(
+    gate: Gate, release: threading.Event, ids: set[str], started: threading.Event | None = None
+) -> list[str]:
+    """Decisions for `ids` ignore their deadline (a huge hash, a slow disk): each waits for
+    `release`. Returns the request ids the engine started, in order."""
+    engine = gate.state.engine
+    assert engine is not None
+    real = engine.validate_migration
+    ran: list[str] = []
 
-    return run
+    def validate(inputs: MigrationInputs, **kw: Any) -> Decision:
+        ran.append(kw["request_id"])
+        if kw["request_id"] in ids:
+            if started is not None:
+                started.set()
+            release.wait(WAIT)
+        return real(inputs, **kw)
 
-
-def stuck(release: threading.Event, started: threading.Event | None = None) -> object:
-    def run(engine: Engine, deadline: float | None) -> Decision:
-        if started is not None:
-            started.set()
-        release.wait(WAIT)  # a step that ignores its deadline (a huge hash, a slow disk)
-        return engine.validate_migration(inputs(), request_id="late", deadline=None)
-
-    return run
+    engine.validate_migration = validate  # type: ignore[method-assign]
+    return ran
 
 
 def test_stuck_api_decisions_leave_admission_its_threads(tmp_path: Path) -> None:
     """Every API thread busy: admission still decides at once (one shared pool used to wait)."""
     gate = make_gate(tmp_path, threads=1, api_threads=1, budgets={"api": WAIT})
     release = threading.Event()
+    hold(gate, release, {"a1"})
 
     async def scenario() -> tuple[Decision, bool]:
-        api = asyncio.ensure_future(
-            gate.decide(stuck(release), scenario="T1", request_id="a1", source="api",
-                        dry_run=False)
-        )  # fmt: skip
+        api = asyncio.ensure_future(gate.decide(gate.ask("api", "a1", "prod"), inputs()))
         await asyncio.sleep(0.05)
         admission = await asyncio.wait_for(
-            gate.decide(good("k1"), scenario="T1", request_id="k1", source="admission",
-                        dry_run=False, budget=WAIT),
-            WAIT,
-        )  # fmt: skip
+            gate.decide(gate.ask("admission", "k1", "prod", budget=WAIT), inputs()), WAIT
+        )
         still_stuck = not api.done()
         release.set()
         await api
@@ -79,13 +81,10 @@ def test_every_api_decision_has_a_time_budget(tmp_path: Path) -> None:
     """No `budget` from the door: the API's own (it used to wait for ever)."""
     gate = make_gate(tmp_path, api_threads=1, budgets={"api": 0.2})
     release = threading.Event()
+    hold(gate, release, {"r1"})
 
     async def scenario() -> Decision:
-        return await asyncio.wait_for(
-            gate.decide(stuck(release), scenario="T2", request_id="r1", source="api",
-                        dry_run=False),
-            WAIT,
-        )  # fmt: skip
+        return await asyncio.wait_for(gate.decide(gate.ask("api", "r1", "prod"), inputs()), WAIT)
 
     try:
         decision = asyncio.run(scenario())
@@ -100,21 +99,13 @@ def test_every_api_decision_has_a_time_budget(tmp_path: Path) -> None:
 def test_queued_work_past_its_deadline_is_never_started(tmp_path: Path) -> None:
     gate = make_gate(tmp_path, api_threads=1)
     release, started = threading.Event(), threading.Event()
-    ran: list[str] = []
-
-    def second(engine: Engine, deadline: float | None) -> Decision:
-        ran.append("second")
-        return engine.validate_migration(inputs(), request_id="q2", deadline=deadline)
+    ran = hold(gate, release, {"q1"}, started)
 
     async def scenario() -> Decision:
-        first = asyncio.ensure_future(
-            gate.decide(stuck(release, started), scenario="T1", request_id="q1", source="api",
-                        dry_run=False, budget=WAIT)
-        )  # fmt: skip
+        first = asyncio.ensure_future(gate.decide(gate.ask("api", "q1", "prod", budget=WAIT),
+                                                  inputs()))  # fmt: skip
         await asyncio.to_thread(started.wait, WAIT)
-        queued = await gate.decide(
-            second, scenario="T1", request_id="q2", source="api", dry_run=False, budget=0.05
-        )
+        queued = await gate.decide(gate.ask("api", "q2", "prod", budget=0.05), inputs())
         release.set()
         await first
         return queued
@@ -122,7 +113,7 @@ def test_queued_work_past_its_deadline_is_never_started(tmp_path: Path) -> None:
     queued = asyncio.run(scenario())
     gate.close(wait=True)  # the worker has drained its queue: `second` had its chance to run
     assert queued.decision == "BLOCK" and queued.reasons[0].policy == "deadline-exceeded"
-    assert ran == []
+    assert ran == ["q1"]  # q2 was abandoned in the queue, never started
 
 
 def test_pools_are_apart_and_all_closed(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 from webhook import __version__
 from webhook.audit.models import Alert, AlertPage, AuditPage, AuditRecord
 from webhook.contracts.decision import Decision
+from webhook.contracts.env import ENVS
 
 JSON = "application/json"
 
@@ -79,7 +80,7 @@ ENV_DOC = (
 
 
 def _env_schema() -> dict[str, Any]:
-    return {"type": "string", "enum": ["prod", "staging"], "description": ENV_DOC}
+    return {"type": "string", "enum": list(ENVS), "description": ENV_DOC}
 
 
 def _validate_op(summary: str, body: dict[str, Any], required: list[str]) -> dict[str, Any]:

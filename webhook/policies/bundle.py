@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import webhook.policies.checks  # noqa: F401  (registers the built-in checks)
 from webhook.contracts.decision import Action, Scenario, Severity
@@ -24,10 +24,12 @@ from webhook.contracts.limits import ParseLimits
 from webhook.contracts.reasons import BUILTIN_REASONS
 from webhook.contracts.strict import load_yaml
 from webhook.errors import ConfigError, InputError
-from webhook.policies import cel
 from webhook.policies._describe import kind as _kind
 from webhook.policies.context import PolicyContext
 from webhook.policies.registry import REGISTRY, CheckSpec, ParamError, Registry, Violation
+
+if TYPE_CHECKING:  # compiled on first use: only a bundle with a CEL policy loads it
+    from webhook.policies import cel
 
 API_VERSION = "migrationgate.io/policy/v1"
 KIND = "PolicyBundle"
@@ -312,6 +314,8 @@ class _Loader:
     def compile(
         self, pid: str, source: str, scenarios: frozenset[Scenario], where: str
     ) -> cel.CelProgram:
+        from webhook.policies import cel  # noqa: PLC0415  (start-up time: CEL policies only)
+
         try:
             return cel.compile_expression(source, scenarios=scenarios)
         except cel.CelCompileError as exc:

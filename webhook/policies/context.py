@@ -14,7 +14,6 @@ from typing import Any
 
 from webhook.contracts.decision import Scenario
 from webhook.contracts.env import ENVS, Env, door_env
-from webhook.policies.cel import activation
 
 # ENVS/Env/door_env live in webhook.contracts.env; re-exported for importers not yet switched
 __all__ = ["ENVS", "Env", "PolicyContext", "SignatureFacts", "door_env"]
@@ -74,6 +73,8 @@ class PolicyContext:
     @cached_property
     def cel_activation(self) -> Any:
         """The CEL context, converted once per request and shared by every CEL policy."""
+        from webhook.policies.cel import activation  # noqa: PLC0415  (only CEL policies ask)
+
         return activation(self.cel_variables())
 
     @property

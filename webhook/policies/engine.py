@@ -16,7 +16,6 @@ from itertools import islice
 from webhook.contracts.decision import Action, Severity
 from webhook.errors import DeadlineExceeded
 from webhook.policies.bundle import Policy, PolicyBundle
-from webhook.policies.cel import CelEvalError
 from webhook.policies.context import PolicyContext
 from webhook.policies.registry import Violation
 
@@ -73,6 +72,8 @@ def _run(policy: Policy, ctx: PolicyContext, action: Action) -> list[Finding]:
                 raise TypeError(f"check returned {type(v).__name__}, expected Violation")
     except Exception as exc:  # fail closed: a broken check blocks, whatever the env's action
         detail = " ".join(str(exc).split())[:_MAX_DETAIL]
+        from webhook.policies.cel import CelEvalError  # noqa: PLC0415  (start-up time)
+
         if isinstance(exc, CelEvalError):
             message = f"policy {policy.id!r}: the CEL expression could not be evaluated: {detail}"
         else:

@@ -12,7 +12,7 @@ import hmac
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from webhook.contracts.digests import (
     HEX_LENGTHS,
@@ -22,7 +22,9 @@ from webhook.contracts.digests import (
     parse_digest,
 )
 from webhook.errors import DeadlineExceeded, InputError
-from webhook.integrity.pinned import PinnedSource
+
+if TYPE_CHECKING:  # a hint only: hashing a Path (the CLI) never loads the pinned opener
+    from webhook.integrity.pinned import PinnedSource
 
 __all__ = [
     "CHUNK",

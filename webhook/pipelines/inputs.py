@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from webhook.integrity.pinned import PinnedSource
+if TYPE_CHECKING:  # a hint only: a door that pins files has loaded it already
+    from webhook.integrity.pinned import PinnedSource
 
 MANIFEST_FILE = "migration_manifest.json"
 CONFIG_FILE = "app-config.yaml"

@@ -19,6 +19,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+import orjson
+
 from webhook.audit import bound
 from webhook.audit.alerts import AlertHit, plan_alerts
 from webhook.audit.canonical import canonical_json
@@ -79,9 +81,35 @@ class Prepared:
         )
 
 
+def _text_json(value: dict[str, str] | list[dict[str, str | None]]) -> str:
+    """`canonical_json(value)` for str-keyed dicts (and lists of them) whose values are str or
+    None: orjson with sorted keys writes the very same text unless it is non-ASCII or holds
+    DEL (which json escapes), so only such a result, or a value orjson refuses, is encoded by
+    `canonical_json` itself (a 3-entry subject 1.6 -> 0.2 us, measured). Floats, whose
+    spelling differs, never reach it: every caller passes the bounded record's str fields."""
+    try:
+        out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return canonical_json(value)
+    if out.isascii() and b"\x7f" not in out:
+        return out.decode("ascii")
+    return canonical_json(value)
+
+
+def _map_json(value: dict[str, str]) -> str:
+    """A bounded subject or digests map (str -> str, `bound.subject` / `bound.digests`)."""
+    return _text_json(value) if type(value) is dict else canonical_json(value)
+
+
 def reasons_json(reasons: tuple[Reason, ...]) -> str:
     # Reason fields are all JSON-native (str / None); dict() is 5x cheaper than model_dump().
-    return canonical_json([dict(r) for r in reasons]) if reasons else "[]"
+    if not reasons:
+        return "[]"
+    fields = [dict(r) for r in reasons]
+    # exactly Reason (extra="forbid"), bounded by `bound.reason`: every field a str or None
+    if all(type(r) is Reason for r in reasons):
+        return _text_json(fields)
+    return canonical_json(fields)
 
 
 def build_static(original: Decision, *, source: str, dry_run: bool) -> Static:
@@ -89,11 +117,11 @@ def build_static(original: Decision, *, source: str, dry_run: bool) -> Static:
     record view of the decision: bounded and encodable whatever the input (`bound.bounded`)."""
     decision = bound.bounded(original)
     env = decision.subject.get("env", "")
-    subject = canonical_json(decision.subject)
+    subject = _map_json(decision.subject)
     reasons = reasons_json(decision.reasons)
     warnings = reasons_json(decision.warnings)
     audited = reasons_json(decision.audited)
-    digests = canonical_json(decision.digests)
+    digests = _map_json(decision.digests)
     head = (
         f'{{"audited":{audited},"decision":{canonical_json(decision.decision)},'
         f'"digests":{digests},"dry_run":{"true" if dry_run else "false"},'

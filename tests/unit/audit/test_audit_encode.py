@@ -19,7 +19,7 @@ from webhook.audit.canonical import (
     record_hash,
     utc_now,
 )
-from webhook.audit.encode import Encoder, Prepared, build_static, prepared
+from webhook.audit.encode import Encoder, Prepared, _text_json, build_static, prepared
 from webhook.contracts.decision import Decision, Reason
 
 
@@ -57,6 +57,27 @@ def _check(prep: Prepared, decision: Decision, *, source: str, dry_run: bool) ->
 
 WARN = Reason(policy="p", severity="info", field="f", message="caf\u00e9 \u2603", action="warn")
 
+#: every ASCII character (controls, quote, backslash, slash, DEL) in the maps and the reasons;
+#: the lists without DEL take the orjson path, those with it the stdlib's
+_EVERY_ASCII = make_decision(
+    11,
+    verdict="BLOCK",
+    reasons=(
+        Reason(
+            policy="p",
+            severity="high",
+            field='a\x01\x1f"\\/',
+            message="".join(map(chr, range(127))),
+        ),
+    ),
+    warnings=(Reason(policy="w", severity="info", field="f", message="del \x7f", action="warn"),),
+).model_copy(
+    update={
+        "subject": {"app_id": "".join(map(chr, range(32, 127))), "env": "e\x00\n\t\x1f/"},
+        "digests": {"k\x7f": "v", 'q"\\': "\r\x08\x0c"},
+    }
+)
+
 CASES = [
     make_decision(1),
     make_decision(2, verdict="BLOCK", reasons=(reason("tls-required"),), warnings=(WARN,)),
@@ -66,6 +87,7 @@ CASES = [
     ),
     make_decision(5).model_copy(update={"subject": {}, "digests": {}}),
     make_decision(6).model_copy(update={"audited": (reason("no-root", action="audit"),)}),
+    _EVERY_ASCII,
 ]
 
 
@@ -141,3 +163,14 @@ def test_utc_now_is_the_record_timestamp_of_now() -> None:
     after = format_ts(datetime.now(UTC))
     assert len(now) == len(before) == 27 and now.endswith("Z")
     assert before <= now <= after
+
+
+@pytest.mark.parametrize(
+    "text",
+    [chr(c) for c in range(128)]
+    + ["caf\u00e9", "\u2603 \u2028", "\U0001f600", "lone \ud800 surrogate", "a" * 300],
+)
+def test_the_orjson_path_writes_the_canonical_text(text: str) -> None:
+    """Every ASCII character, non-ASCII text and what orjson refuses: the canonical bytes."""
+    for value in ({text: text, "k": text + "x"}, [{"m": text, "file": None}, {"z": "", text: ""}]):
+        assert _text_json(value) == canonical_json(value)

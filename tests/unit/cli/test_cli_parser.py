@@ -142,3 +142,34 @@ def test_validate_does_not_load_the_server_or_the_policy_test_runner() -> None:
     )
     assert "webhook.pipelines" in loaded  # it did decide
     assert loaded & {"uvicorn", "starlette", "webhook.policytest", "webhook.audit"} == set()
+
+
+#: loaded on first use only, so `validate migration` (benchmark B11) never pays for them: the T2
+#: pipeline and the archive inspector under it, the CEL wrapper (the default bundle has no CEL
+#: policy), the pinned opener (the CLI reads plain paths), the server's settings (only the
+#: default audit store needs them, and --no-audit never looks) and the JUnit writer
+NOT_FOR_A_MIGRATION = {
+    "webhook.pipelines.replication",
+    "webhook.pipelines.statement",
+    "webhook.integrity.archive",
+    "webhook.policies.cel",
+    "webhook.integrity.pinned",
+    "webhook.server.settings",
+    "xml.etree.ElementTree",
+}
+
+
+def test_validate_migration_loads_only_what_a_migration_uses() -> None:
+    loaded = _modules_after(
+        "validate", "migration", str(GOOD), "--trust-dir", str(GOOD / "trust"), "--no-audit"
+    )
+    assert "webhook.pipelines.migration" in loaded  # it did decide
+    assert loaded & NOT_FOR_A_MIGRATION == set()
+
+
+def test_validate_replication_loads_its_pipeline_on_first_use() -> None:
+    t2 = EXAMPLES / "t2_good"
+    loaded = _modules_after(
+        "validate", "replication", str(t2), "--trust-dir", str(t2 / "trust"), "--no-audit"
+    )
+    assert {"webhook.pipelines.replication", "webhook.integrity.archive"} <= loaded

@@ -213,15 +213,6 @@ class Gate:
         self.budgets: dict[Source, float] = {**DEFAULT_BUDGETS, **(budgets or {})}
         self.cache = DecisionCache(cache_ttl)
 
-    @property
-    def pool(self) -> WorkerPool:
-        """The admission pool (what `pool` always was)."""
-        return self.pools["admission"]
-
-    @property
-    def bundle(self) -> str:
-        return self.state.engine.bundle_digest if self.state.engine is not None else NO_BUNDLE
-
     def offload(self, door: str, fn: Callable[[], T]) -> asyncio.Future[T]:
         """Run blocking `fn` on `door`'s own I/O threads (admission, api, metrics)."""
         return self.io[door].submit(fn)

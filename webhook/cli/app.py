@@ -1,24 +1,50 @@
 """The parser tree and `main`: parse, run the command's handler, render a `GateError` as exit 2.
 
 Each command group lives in its own module and imports the engine only inside its handler, so
-`--version`, `--help` and completion never load it.
+`--version`, `--help` and completion never load it. `main` builds only the group of the command
+it runs (`validate ...` imports and builds `validate` alone); every other argv gets the whole tree.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import Protocol, cast
 
 from webhook import __version__
-from webhook.cli import audit, completion, init, policy, serve, signing, validate
-from webhook.cli.options import EXIT_USAGE, Handler, Parser
+from webhook.cli.options import EXIT_USAGE, Handler, Parser, SubCommands
 from webhook.errors import GateError
 
 PROG = "migration-gate"
 
+#: the command modules, in `--help` order
+GROUPS = ("validate", "init", "signing", "policy", "audit", "serve", "completion")
+#: each top-level command and the module that adds it (`signing` adds four)
+COMMANDS = {
+    "validate": "validate",
+    "init": "init",
+    "keygen": "signing",
+    "sign": "signing",
+    "verify": "signing",
+    "pin": "signing",
+    "policy": "policy",
+    "audit": "audit",
+    "serve": "serve",
+    "completion": "completion",
+}
+VERSION_FLAGS = ("-V", "--version")
 
-def build_parser() -> Parser:
+
+class _Group(Protocol):
+    """A command module: it adds its commands, with their options and handlers."""
+
+    def register(self, commands: SubCommands) -> None: ...
+
+
+def build_parser(groups: Sequence[str] = GROUPS) -> Parser:
+    """The tree with the given command modules (default: all of them, as completion needs)."""
     parser = Parser(
         prog=PROG,
         description="Fail-closed security gate for migrations (T1) and replications (T2). "
@@ -28,19 +54,31 @@ def build_parser() -> Parser:
         "-V", "--version", action="version", version=f"{PROG} {__version__}", help="show version"
     )
     commands = parser.add_commands(dest="command", metavar="COMMAND")
-    validate.register(commands)
-    init.register(commands)
-    signing.register(commands)
-    policy.register(commands)
-    audit.register(commands)
-    serve.register(commands)
-    completion.register(commands)
+    for name in groups:
+        cast(_Group, importlib.import_module(f"webhook.cli.{name}")).register(commands)
     return parser
 
 
+def groups_for(argv: Sequence[str]) -> Sequence[str]:
+    """The modules parsing `argv` needs: the first word's, when it names a command.
+
+    The top-level options take no value, so a first word that names a command is the command
+    argparse runs, and its sub-parser reports its own errors and help; the top-level usage
+    names no command (`COMMAND ...`). `-V ...` prints the version before any command is looked
+    at. Anything else (`--help`, a typo, no command) may list the commands: the whole tree.
+    """
+    if not argv:
+        return GROUPS
+    if argv[0] in VERSION_FLAGS:
+        return ()
+    group = COMMANDS.get(argv[0])
+    return GROUPS if group is None else (group,)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(groups_for(words))
+    args = parser.parse_args(words)
     func: Handler = args.func
     try:
         return func(args)

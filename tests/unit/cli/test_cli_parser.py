@@ -156,6 +156,11 @@ NOT_FOR_A_MIGRATION = {
     "webhook.integrity.pinned",
     "webhook.server.settings",
     "xml.etree.ElementTree",
+    # the other command groups: main builds the group of the command it runs, alone
+    "webhook.cli.audit",
+    "webhook.cli.signing",
+    "webhook.cli.serve",
+    "webhook.server.flags",
 }
 
 
@@ -173,3 +178,18 @@ def test_validate_replication_loads_its_pipeline_on_first_use() -> None:
         "validate", "replication", str(t2), "--trust-dir", str(t2 / "trust"), "--no-audit"
     )
     assert {"webhook.pipelines.replication", "webhook.integrity.archive"} <= loaded
+
+
+def test_each_command_is_built_by_the_module_main_imports_for_it() -> None:
+    from webhook.cli.app import COMMANDS, GROUPS, groups_for
+
+    assert list(build_parser().node.commands) == list(COMMANDS)  # the same tree, in order
+    for name, group in COMMANDS.items():
+        assert groups_for([name, "--help"]) == (group,)
+        assert name in build_parser((group,)).node.commands
+    assert groups_for(["--help"]) == groups_for(["nope"]) == groups_for([]) == GROUPS
+
+
+def test_version_builds_no_command_group() -> None:
+    groups = {f"webhook.cli.{g}" for g in ("validate", "init", "signing", "audit", "serve")}
+    assert _modules_after("--version") & groups == set()

@@ -59,8 +59,8 @@ _ARCHIVE = frozenset(
 )
 
 
-def __getattr__(name: str) -> Any:
-    """PEP 562: `from webhook.integrity import inspect_targz` imports the archive package then."""
+def _archive_name(name: str) -> Any:
+    """`from webhook.integrity import inspect_targz` imports the archive package then."""
     if name not in _ARCHIVE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from webhook.integrity import archive  # noqa: PLC0415
@@ -68,6 +68,11 @@ def __getattr__(name: str) -> Any:
     value = getattr(archive, name)
     globals()[name] = value  # once: later lookups are plain module attributes
     return value
+
+
+if not TYPE_CHECKING:  # PEP 562, at run time only: mypy reads the names imported above, so a
+    # misspelt name stays a type error instead of an Any from a module `__getattr__`
+    __getattr__ = _archive_name
 
 
 __all__ = [

@@ -19,21 +19,19 @@ from webhook.errors import GateError
 
 PROG = "migration-gate"
 
-#: the command modules, in `--help` order
-GROUPS = ("validate", "init", "signing", "policy", "audit", "serve", "completion")
-#: each top-level command and the module that adds it (`signing` adds four)
-COMMANDS = {
-    "validate": "validate",
-    "init": "init",
-    "keygen": "signing",
-    "sign": "signing",
-    "verify": "signing",
-    "pin": "signing",
-    "policy": "policy",
-    "audit": "audit",
-    "serve": "serve",
-    "completion": "completion",
+#: each command module and the top-level commands it adds, in `--help` order
+ADDS = {
+    "validate": ("validate",),
+    "init": ("init",),
+    "signing": ("keygen", "sign", "verify", "pin"),
+    "policy": ("policy",),
+    "audit": ("audit",),
+    "serve": ("serve",),
+    "completion": ("completion",),
 }
+GROUPS = tuple(ADDS)
+#: the module that adds each top-level command
+COMMANDS = {command: group for group, commands in ADDS.items() for command in commands}
 VERSION_FLAGS = ("-V", "--version")
 
 

@@ -6,6 +6,11 @@ from this checkout or from the release's tree (`MG_BENCH_RELEASE_TREE`, default 
 of `RELEASE`'s webhook/ under the bench cache), alternating per round. The audit store is left out
 (`--no-audit` now; the release records only when given `--audit-db`), so the figure is
 start-up plus one decision.
+
+Both sides run from compiled bytecode, as an installed package does (pip compiles on install):
+`PYTHONPYCACHEPREFIX` points both at one bytecode cache under the bench cache, filled by the
+unrecorded warm-up, whatever `PYTHONDONTWRITEBYTECODE` or stray `__pycache__` folders say, so
+neither side compiles its sources in a timed run and neither reads bytecode the other lacks.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from bench.procs import BENCH_CACHE, LOAD_CPU, ROOT, pinned
 #: the last commit before the lazy-import CLI (today's release for B11)
 RELEASE = "7c63843"
 GOOD = ["examples/t1_good", "--trust-dir", "examples/t1_good/trust"]
+#: the one bytecode cache both sides read (paths mirror each tree's, so they never collide)
+PYCACHE = BENCH_CACHE / "b11-pycache"
 
 
 def release_tree() -> Path:
@@ -41,7 +48,8 @@ def release_tree() -> Path:
 
 def _once(tree: Path, argv: list[str]) -> float:
     exe = Path(sys.executable).with_name("migration-gate")
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONPYCACHEPREFIX": str(PYCACHE)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t = time.perf_counter()
     proc = subprocess.run(pinned([str(exe), *argv], LOAD_CPU), cwd=ROOT, env=env,
                           capture_output=True, text=True, check=False, timeout=120)

@@ -12,8 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from webhook.cli.options import EXIT_OK, SubCommands
-
-ENVS = ("staging", "prod")
+from webhook.contracts.env import ENVS
 
 
 def register(commands: SubCommands) -> None:

@@ -25,15 +25,13 @@ from webhook.cli.options import (
     seconds,
 )
 from webhook.cli.store import choose, exists, not_recorded, open_location
+from webhook.contracts.env import ENVS
 from webhook.errors import GateError, UsageError
 
 if TYPE_CHECKING:
     from webhook.contracts.decision import Decision
     from webhook.pipelines import Engine
 
-#: the same names as `webhook.policies.context.ENVS` (a test keeps them equal); repeated here
-#: because importing the policies package loads the CEL runtime, and `--help` must stay cheap
-ENV_CHOICES = ("prod", "staging")
 OUTPUTS = ("text", "json", "sarif", "junit")
 
 #: the files each scenario cannot be decided without (signatures are the policies' to judge)
@@ -64,7 +62,7 @@ def register(commands: SubCommands) -> None:
         add_trust_dir(p)
         p.add_argument(
             "--env",
-            choices=ENV_CHOICES,
+            choices=ENVS,
             default="prod",
             help="the environment the change is for; selects the policies (default: prod). "
             "The artifact's own env is never trusted for this: one that differs BLOCKs "

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from webhook.contracts.decision import Decision, Scenario
+from webhook.contracts.env import Env, door_env
 from webhook.errors import ConfigError
 from webhook.integrity import TrustStore
 from webhook.pipelines.cache import InputCache
@@ -21,7 +22,6 @@ from webhook.pipelines.migration import run_migration
 from webhook.pipelines.report import Report
 from webhook.pipelines.runtime import Runtime
 from webhook.policies import MAX_BUNDLE_BYTES, PolicyBundle, default_bundle, load_bundle
-from webhook.policies.context import Env, door_env
 
 
 class Engine:

@@ -10,7 +10,6 @@ Adding a policy = one `@register(...)` check function + one bundle entry + its t
 (see docs/policies.md).
 """
 
-from webhook.contracts.env import ENVS, Env
 from webhook.policies.bundle import (
     API_VERSION,
     MAX_BUNDLE_BYTES,
@@ -25,11 +24,9 @@ from webhook.policies.registry import REGISTRY, CheckSpec, Param, Registry, Viol
 
 __all__ = [
     "API_VERSION",
-    "ENVS",
     "MAX_BUNDLE_BYTES",
     "REGISTRY",
     "CheckSpec",
-    "Env",
     "Finding",
     "Param",
     "Policy",

@@ -13,10 +13,9 @@ from types import MappingProxyType
 from typing import Any
 
 from webhook.contracts.decision import Scenario
-from webhook.contracts.env import ENVS, Env, door_env
+from webhook.contracts.env import Env, door_env
 
-# ENVS/Env/door_env live in webhook.contracts.env; re-exported for importers not yet switched
-__all__ = ["ENVS", "Env", "PolicyContext", "SignatureFacts", "door_env"]
+__all__ = ["PolicyContext", "SignatureFacts"]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,13 @@ def test_anything_but_exactly_staging_is_prod(value: object, env: str) -> None:
     assert door_env(value) == env
 
 
-def test_the_old_homes_are_the_same_objects() -> None:
-    from webhook.policies import context  # the re-export for importers not yet switched
+def test_env_is_defined_once() -> None:
+    """No module of webhook/ spells the envs out again: each imports contracts.env."""
+    import re
+    from pathlib import Path
 
-    assert (context.ENVS, context.Env, context.door_env) == (ENVS, Env, door_env)
+    root = Path(__file__).resolve().parents[3] / "webhook"
+    spelt = re.compile(r"""[(\[]\s*["'](prod|staging)["']\s*,\s*["'](prod|staging)["']\s*[)\]]""")
+    again = [str(p.relative_to(root)) for p in root.rglob("*.py")
+             if p.name != "env.py" and spelt.search(p.read_text(encoding="utf-8"))]  # fmt: skip
+    assert again == []

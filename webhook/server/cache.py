@@ -176,6 +176,19 @@ def object_material(
     return (b"object:" + (b"orjson:" if plain else b"json:") + kind.encode(), text)
 
 
+def cacheable(decision: Decision) -> bool:
+    """Whether a decision says something about its inputs (a deadline or an internal error
+    says only that the gate failed): only those are cached, or shared with a concurrent twin."""
+    return not any(r.policy in UNCACHEABLE for r in decision.reasons)
+
+
+def restamped(decision: Decision, request_id: str) -> Decision:
+    """`decision` as the answer to another request: its id and the time now, nothing else.
+
+    pydantic's own copy (1.5 us; a hand-made one saved 0.7 us a hit, under 1% of one)."""
+    return decision.model_copy(update={"request_id": request_id, "timestamp": utc_timestamp()})
+
+
 class DecisionCache:
     """Thread-safe LRU with TTL; returns a copy re-stamped with the new request id and time."""
 
@@ -201,8 +214,7 @@ class DecisionCache:
                 return None
             self._items.move_to_end(key)
             self.hits += 1
-        # pydantic's own copy (1.5 us; a hand-made one saved 0.7 us a hit, under 1% of one)
-        return decision.model_copy(update={"request_id": request_id, "timestamp": utc_timestamp()})
+        return restamped(decision, request_id)
 
     def clear(self) -> None:
         """Drop every entry (after a reload: entries under the old identity are dead weight)."""
@@ -223,7 +235,7 @@ class DecisionCache:
 
     def put(self, key: str, decision: Decision, *, not_after: datetime | None = None) -> None:
         """Store `decision`; `not_after` ends its life early (an attestation's expiry)."""
-        if self.ttl <= 0 or any(r.policy in UNCACHEABLE for r in decision.reasons):
+        if self.ttl <= 0 or not cacheable(decision):
             return
         end = not_after.timestamp() if not_after is not None else None
         if end is not None and time.time() >= end:

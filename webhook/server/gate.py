@@ -16,6 +16,7 @@ request gets a `deadline-exceeded` BLOCK. Only the loop audits, once per request
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import queue
 import threading
@@ -31,7 +32,14 @@ from webhook.contracts.decision import Decision, Reason, Scenario, Source, Step
 from webhook.contracts.env import Env
 from webhook.pipelines import Engine, MigrationInputs, ReplicationInputs
 from webhook.pipelines.report import rfc3339
-from webhook.server.cache import DecisionCache, Material, decision_key, engine_identity
+from webhook.server.cache import (
+    DecisionCache,
+    Material,
+    cacheable,
+    decision_key,
+    engine_identity,
+    restamped,
+)
 from webhook.server.metrics import GateMetrics
 
 log = logging.getLogger("migration_gate.gate")
@@ -212,6 +220,8 @@ class Gate:
         #: every decision's time budget, s, by door (a caller's `budget` wins)
         self.budgets: dict[Source, float] = {**DEFAULT_BUDGETS, **(budgets or {})}
         self.cache = DecisionCache(cache_ttl)
+        #: key -> the decision being made for it now (see `decide`); on the event loop only
+        self._inflight: dict[str, asyncio.Future[Decision | None]] = {}
 
     def offload(self, door: str, fn: Callable[[], T]) -> asyncio.Future[T]:
         """Run blocking `fn` on `door`'s own I/O threads (admission, api, metrics)."""
@@ -296,18 +306,62 @@ class Gate:
         """The engine's decision in the door's pool, door `reasons` and `warnings` merged,
         remembered under `key`, then recorded and counted (`settle`).
 
-        `subject` names a door-made BLOCK (gate unconfigured, deadline backstop)."""
+        A request whose key is being decided right now waits for that decision instead of
+        deciding the same inputs again (it is what a cache hit a moment later would answer):
+        GitOps syncs and retries send the same object many times at once, and each copy used
+        to run the engine. `subject` names a door-made BLOCK (gate unconfigured, backstop)."""
         scenario: Scenario = "T1" if isinstance(inputs, MigrationInputs) else "T2"
         if ask.engine is None:
             return await self._settle(ask, self._unconfigured(scenario, ask, subject))
-        decision = await self._run_engine(ask, ask.engine, inputs)
-        if decision is not None:
+        leader = self._inflight.get(key) if key is not None else None
+        if leader is not None:
+            start = time.monotonic()
+            try:
+                shared = await asyncio.wait_for(asyncio.shield(leader), ask.budget)
+            except TimeoutError:
+                return await self._settle(ask, self._backstop(ask, scenario, subject))
+            if shared is not None:
+                return await self._settle(ask, restamped(shared, ask.request_id))
+            # the leader had nothing to share (it failed): decide, within what is left
+            left = max(ask.budget - (time.monotonic() - start), 0.0)
+            ask = dataclasses.replace(ask, budget=left)
+        decision = await self._lead(
+            ask, inputs, reasons=reasons, warnings=warnings, scenario=scenario, subject=subject,
+            key=key,
+        )  # fmt: skip
+        return await self._settle(ask, decision)
+
+    async def _lead(
+        self,
+        ask: Ask,
+        inputs: MigrationInputs | ReplicationInputs,
+        *,
+        reasons: Sequence[Reason],
+        warnings: Sequence[Reason],
+        scenario: Scenario,
+        subject: dict[str, str] | None,
+        key: str | None,
+    ) -> Decision:
+        """Decide `inputs` once, and let requests with the same key wait for the result."""
+        assert ask.engine is not None
+        shared: Decision | None = None
+        mine: asyncio.Future[Decision | None] | None = None
+        if key is not None:
+            mine = self._inflight[key] = asyncio.get_running_loop().create_future()
+        try:
+            decision = await self._run_engine(ask, ask.engine, inputs)
+            if decision is None:
+                return self._backstop(ask, scenario, subject)
             decision = merge(decision, reasons, warnings)
             if key is not None:
                 self.cache.remember(key, decision, inputs)
-        else:
-            decision = self._backstop(ask, scenario, subject)
-        return await self._settle(ask, decision)
+            shared = decision if cacheable(decision) else None
+            return decision
+        finally:
+            if mine is not None and key is not None:
+                if self._inflight.get(key) is mine:
+                    del self._inflight[key]
+                mine.set_result(shared)
 
     async def settle(self, ask: Ask, decision: Decision) -> Decision:
         """Record and count a decision the door already holds (a cache hit, its own refusal);

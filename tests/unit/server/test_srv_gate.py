@@ -12,6 +12,7 @@ from tests.unit.server.support import decide_cached, key_of
 from webhook.audit import AuditQuery, open_store
 from webhook.contracts.decision import Decision
 from webhook.pipelines import Engine, MigrationInputs
+from webhook.server.cache import inputs_material
 from webhook.server.gate import Gate, GateState
 from webhook.server.metrics import GateMetrics
 
@@ -149,3 +150,89 @@ def test_decision_cache_restamps_and_keys_on_every_input(tmp_path: Path) -> None
     snap.write_bytes(b"22")  # size/mtime change: a different key
     assert k1 is not None and k1 != key_of(inputs_material(rep))
     assert DecisionCache(0).get("k", "r") is None
+
+
+def count_runs(engine: Engine) -> list[str]:
+    """The request ids the engine decides, in order (the real engine still decides)."""
+    real = engine.validate_migration
+    ran: list[str] = []
+
+    def validate(inputs: MigrationInputs, **kw: Any) -> Decision:
+        ran.append(kw["request_id"])
+        return real(inputs, **kw)
+
+    engine.validate_migration = validate  # type: ignore[method-assign]
+    return ran
+
+
+def test_concurrent_twins_are_decided_once_and_each_audited(tmp_path: Path) -> None:
+    """Eight requests with the same inputs at once: one engine run, eight records, one answer."""
+    gate = make_gate(tmp_path)
+    assert gate.state.engine is not None
+    ran = count_runs(gate.state.engine)
+
+    async def main() -> list[Decision]:
+        return list(await asyncio.gather(*(decide_cached(gate, inputs(), f"t{i}")
+                                           for i in range(8))))  # fmt: skip
+
+    decisions = asyncio.run(main())
+    assert ran == ["t0"]
+    assert [d.request_id for d in decisions] == [f"t{i}" for i in range(8)]
+    first = decisions[0].model_dump(exclude={"request_id", "timestamp"})
+    assert all(d.model_dump(exclude={"request_id", "timestamp"}) == first for d in decisions)
+    assert gate.state.store is not None
+    for i in range(8):
+        (record,) = gate.state.store.query(AuditQuery(request_id=f"t{i}")).records
+        assert record.decision == "ALLOW"
+    assert gate._inflight == {}
+    gate.close()
+
+
+def test_a_twin_never_waits_past_its_own_budget(tmp_path: Path) -> None:
+    gate = make_gate(tmp_path)
+    release = threading.Event()
+    assert gate.state.engine is not None
+    hold(gate.state.engine, release, "slow")
+
+    async def main() -> tuple[Decision, float]:
+        ask = gate.ask("api", "slow", "prod", budget=8.0)
+        key = gate.key(ask, inputs_material(inputs()))
+        leader = asyncio.ensure_future(gate.decide(ask, inputs(), key=key))
+        await asyncio.sleep(0.05)
+        start = time.monotonic()
+        twin = await gate.decide(gate.ask("api", "quick", "prod", budget=0.2), inputs(), key=key)
+        waited = time.monotonic() - start
+        release.set()
+        assert (await leader).decision == "ALLOW"
+        return twin, waited
+
+    twin, waited = asyncio.run(main())
+    assert waited < 5
+    assert twin.decision == "BLOCK" and twin.reasons[0].policy == "deadline-exceeded"
+    assert "0.2s api deadline" in twin.reasons[0].message
+    gate.close(wait=True)
+
+
+def test_a_twin_decides_itself_when_the_leader_has_nothing_to_share(tmp_path: Path) -> None:
+    """A leader stopped by its backstop says nothing about the inputs: the twin decides."""
+    gate = make_gate(tmp_path)
+    release = threading.Event()
+    assert gate.state.engine is not None
+    hold(gate.state.engine, release, "stuck")
+    ran = count_runs(gate.state.engine)
+
+    async def main() -> tuple[Decision, Decision]:
+        ask = gate.ask("api", "stuck", "prod", budget=0.1)
+        key = gate.key(ask, inputs_material(inputs()))
+        leader = asyncio.ensure_future(gate.decide(ask, inputs(), key=key))
+        await asyncio.sleep(0.02)
+        twin = await gate.decide(gate.ask("api", "twin", "prod", budget=8.0), inputs(), key=key)
+        return await leader, twin
+
+    try:
+        leader, twin = asyncio.run(main())
+    finally:
+        release.set()
+    assert leader.reasons[0].policy == "deadline-exceeded"
+    assert twin.decision == "ALLOW" and "twin" in ran
+    gate.close(wait=True)

@@ -174,3 +174,25 @@ def test_the_orjson_path_writes_the_canonical_text(text: str) -> None:
     """Every ASCII character, non-ASCII text and what orjson refuses: the canonical bytes."""
     for value in ({text: text, "k": text + "x"}, [{"m": text, "file": None}, {"z": "", text: ""}]):
         assert _text_json(value) == canonical_json(value)
+
+
+class _Subject(dict[str, str]):
+    """A map that is not exactly a dict: encoded by the stdlib, never by orjson."""
+
+
+class _Why(Reason):
+    """A Reason subclass (it could add fields): its list is encoded by the stdlib."""
+
+
+@pytest.mark.parametrize(
+    "decision",
+    [
+        make_decision(12).model_copy(update={"subject": _Subject(app_id="a\x7f", env="prod")}),
+        make_decision(13, verdict="BLOCK").model_copy(
+            update={"reasons": (_Why(policy="p", severity="high", field="f", message="m"),)}
+        ),
+    ],
+)
+def test_parts_orjson_may_not_write_are_encoded_as_before(decision: Decision) -> None:
+    static = build_static(decision, source="api", dry_run=False)
+    _check(prepared(static, decision.request_id), decision, source="api", dry_run=False)

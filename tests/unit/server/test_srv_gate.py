@@ -36,16 +36,22 @@ def make_gate(tmp_path: Path, *, store: bool = True) -> Gate:
     return Gate(state, GateMetrics(), threads=4)
 
 
-def hold(engine: Engine, release: threading.Event, request_id: str) -> None:
-    """Make `engine` ignore its deadline for `request_id`: it waits for `release` first."""
+def watch(
+    engine: Engine, release: threading.Event | None = None, hold: str | None = None
+) -> list[str]:
+    """The request ids `engine` decides, in order (the real engine still decides); the one
+    named `hold` ignores its deadline: it waits for `release` first."""
     real = engine.validate_migration
+    ran: list[str] = []
 
     def validate(inputs: MigrationInputs, **kw: Any) -> Decision:
-        if kw.get("request_id") == request_id:
+        ran.append(kw["request_id"])
+        if release is not None and kw["request_id"] == hold:
             release.wait(10)
         return real(inputs, **kw)
 
     engine.validate_migration = validate  # type: ignore[method-assign]
+    return ran
 
 
 def test_decide_audits_once_and_counts(tmp_path: Path) -> None:
@@ -64,7 +70,7 @@ def test_backstop_denies_a_stuck_engine_and_audits_exactly_once(tmp_path: Path) 
     gate = make_gate(tmp_path)
     release = threading.Event()
     assert gate.state.engine is not None
-    hold(gate.state.engine, release, "r2")
+    watch(gate.state.engine, release, "r2")
     start = time.monotonic()
     ask = gate.ask("admission", "r2", "prod", budget=0.2)
     decision = asyncio.run(gate.decide(ask, inputs(), key="k"))
@@ -152,24 +158,11 @@ def test_decision_cache_restamps_and_keys_on_every_input(tmp_path: Path) -> None
     assert DecisionCache(0).get("k", "r") is None
 
 
-def count_runs(engine: Engine) -> list[str]:
-    """The request ids the engine decides, in order (the real engine still decides)."""
-    real = engine.validate_migration
-    ran: list[str] = []
-
-    def validate(inputs: MigrationInputs, **kw: Any) -> Decision:
-        ran.append(kw["request_id"])
-        return real(inputs, **kw)
-
-    engine.validate_migration = validate  # type: ignore[method-assign]
-    return ran
-
-
 def test_concurrent_twins_are_decided_once_and_each_audited(tmp_path: Path) -> None:
     """Eight requests with the same inputs at once: one engine run, eight records, one answer."""
     gate = make_gate(tmp_path)
     assert gate.state.engine is not None
-    ran = count_runs(gate.state.engine)
+    ran = watch(gate.state.engine)
 
     async def main() -> list[Decision]:
         return list(await asyncio.gather(*(decide_cached(gate, inputs(), f"t{i}")
@@ -192,7 +185,7 @@ def test_a_twin_never_waits_past_its_own_budget(tmp_path: Path) -> None:
     gate = make_gate(tmp_path)
     release = threading.Event()
     assert gate.state.engine is not None
-    hold(gate.state.engine, release, "slow")
+    watch(gate.state.engine, release, "slow")
 
     async def main() -> tuple[Decision, float]:
         ask = gate.ask("api", "slow", "prod", budget=8.0)
@@ -218,8 +211,7 @@ def test_a_twin_decides_itself_when_the_leader_has_nothing_to_share(tmp_path: Pa
     gate = make_gate(tmp_path)
     release = threading.Event()
     assert gate.state.engine is not None
-    hold(gate.state.engine, release, "stuck")
-    ran = count_runs(gate.state.engine)
+    ran = watch(gate.state.engine, release, "stuck")
 
     async def main() -> tuple[Decision, Decision]:
         ask = gate.ask("api", "stuck", "prod", budget=0.1)
